@@ -1,0 +1,36 @@
+"""One benchmark per registered variant: accuracy, size and latency, checked against the budgets."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from compressors.variants import VARIANT_NAMES
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_variant(variant: str, suite, budgets, benchmark) -> None:
+    quality = suite.quality(variant)  # builds and loads the artifact outside the timed region
+    predictor = suite.predictor(variant)
+    queries = itertools.cycle(suite.queries)
+    harness = suite.harness
+    benchmark.group = f"{suite.profile.name} bs=1 threads={harness.threads}"
+    benchmark.pedantic(
+        predictor,
+        setup=lambda: ((next(queries),), {}),
+        rounds=harness.rounds,
+        warmup_rounds=harness.warmup_rounds,
+        iterations=1,
+    )
+    figures = suite.record(variant, list(benchmark.stats.stats.data))
+    violations = suite.violations(variant, budgets.get(variant))
+    benchmark.extra_info.update(figures.as_extra_info(harness.threads, harness.throughput_batch_size))
+    benchmark.extra_info["budget_violations"] = [str(v) for v in violations]
+
+    assert quality.agreement >= harness.min_agreement, (
+        f"variant {variant!r}: batched predictions agree with batch-size-1 predictions on "
+        f"{quality.agreement:.1%} of {harness.agreement_sample} queries, below {harness.min_agreement:.0%}"
+    )
+    if violations:
+        pytest.fail("budget broken:\n" + "\n".join(str(v) for v in violations), pytrace=False)

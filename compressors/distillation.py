@@ -1,0 +1,188 @@
+"""Knowledge distillation (Hinton et al. 2015): the KD loss, cached teacher logits, the distill step.
+
+The student's loss is `alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(p_teacher^T || p_student^T)`
+with `batchmean` reduction. The teacher's logits on the training split are computed once per
+(teacher artifact, data) and cached as an artifact, so epochs and search trials never run it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from compressors.artifacts import Artifact, Built
+from compressors.models import TORCH_KIND, checkpoint_fingerprint, load_classifier, load_tokenizer, save_classifier
+from compressors.recipes import BuildContext
+from compressors.training import TrainConfig, accuracy_of, predict_logits, train_classifier
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+LOGITS_FILE = "teacher_logits.safetensors"
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """The distillation loss; gradients flow to the student only (the teacher's logits are detached)."""
+    import torch.nn.functional as F
+
+    cross_entropy = F.cross_entropy(student_logits, labels)
+    if alpha == 1.0:
+        return cross_entropy
+    teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
+    student = F.log_softmax(student_logits / temperature, dim=-1)
+    kl = F.kl_div(student, teacher, reduction="batchmean")
+    return alpha * cross_entropy + (1.0 - alpha) * temperature**2 * kl
+
+
+@dataclass(frozen=True)
+class Distill:
+    """Train a student with the KD loss against a teacher variant.
+
+    The student is the step's source artifact (e.g. layers cut from the teacher), or, when
+    `student_checkpoint` is set, that pretrained checkpoint with a new head.
+
+    Attributes:
+        teacher: the variant whose artifact is the teacher.
+        alpha: weight of the cross-entropy term; 1.0 trains on labels alone.
+        temperature: softmax temperature T of the KL term.
+        student_checkpoint: a smaller pretrained checkpoint (name or directory), or "".
+        same_tokenizer: require the student's vocabulary to equal the teacher's.
+    """
+
+    teacher: str = "baseline"
+    alpha: float = 0.5
+    temperature: float = 2.0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    student_checkpoint: str = ""
+    same_tokenizer: bool = True
+
+    STEP: ClassVar[str] = "distill"
+    VERSION: ClassVar[str] = "1"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"Distill.alpha must be in [0, 1], got {self.alpha}")
+        if not self.temperature > 0:
+            raise ValueError(f"Distill.temperature must be > 0, got {self.temperature}")
+
+
+def teacher_logits(teacher: Artifact, context: BuildContext, max_length: int) -> torch.Tensor:
+    """The teacher's logits on every training row, computed once and cached."""
+    from safetensors.torch import load_file, save_file
+
+    def build(out_dir: Path) -> Built:
+        from compressors.finetune import load_torch_artifact
+
+        model, tokenizer = load_torch_artifact(teacher)
+        logits = predict_logits(model, tokenizer, context.data["train"]["text"], max_length=max_length)
+        import torch
+
+        save_file({"logits": torch.from_numpy(logits)}, str(out_dir / LOGITS_FILE))
+        return Built("teacher-logits", {"rows": len(logits)})
+
+    recipe = {"step": "teacher-logits", "version": "1", "teacher": teacher.key, "data": context.data_key, "max_length": max_length}
+    artifact = context.cache.get_or_build("teacher-logits", recipe, build)
+    return load_file(str(artifact.path / LOGITS_FILE))["logits"]
+
+
+def check_compatible(teacher_dir: Path, student_model, student_tokenizer, label_names: list[str], same_tokenizer: bool) -> None:
+    """Fail before training when teacher and student disagree on labels (or vocabulary)."""
+    from compressors.models import label_names as saved_label_names
+
+    teacher_labels = saved_label_names(teacher_dir)
+    student_labels = [student_model.config.id2label[i] for i in range(student_model.config.num_labels)]
+    if teacher_labels != label_names or student_labels != label_names:
+        raise ValueError(
+            "teacher and student must share the data set's label mapping: teacher has "
+            f"{len(teacher_labels)} labels, student {len(student_labels)}, data {len(label_names)}"
+            " (or the same number in another order)"
+        )
+    if same_tokenizer and load_tokenizer(str(teacher_dir)).get_vocab() != student_tokenizer.get_vocab():
+        raise ValueError(
+            "teacher and student tokenizers differ; use a student with the teacher's vocabulary, or set "
+            "Distill.same_tokenizer = False (teacher logits are per text, so this is allowed on purpose)"
+        )
+
+
+def load_student(source: Artifact | None, config: Distill, context: BuildContext):
+    """The student model and tokenizer, before training."""
+    from compressors.finetune import load_torch_artifact
+
+    if config.student_checkpoint:
+        return load_classifier(config.student_checkpoint, context.label_names), load_tokenizer(config.student_checkpoint)
+    if source is None:
+        raise ValueError("distill needs a source student artifact or Distill.student_checkpoint")
+    return load_torch_artifact(source)
+
+
+def kd_loss_fn(teacher: torch.Tensor | None, alpha: float, temperature: float) -> Callable:
+    """The training loop's loss hook for rows of the training split."""
+    if teacher is None or alpha == 1.0:
+        return lambda logits, labels, rows: kd_loss(logits, logits, labels, 1.0, temperature)
+    return lambda logits, labels, rows: kd_loss(logits, teacher[rows], labels, alpha, temperature)
+
+
+def train_student(
+    source: Artifact | None,
+    config: Distill,
+    context: BuildContext,
+    rows: list[int] | None = None,
+    on_epoch_end: Callable[..., None] | None = None,
+):
+    """Train a student with `config`; returns (model, tokenizer).
+
+    Args:
+        rows: training rows to use (all when None), e.g. a search trial's subset.
+        on_epoch_end: called as `on_epoch_end(epoch, model, tokenizer)`; may raise to stop.
+    """
+    from compressors.training import seed_everything
+
+    teacher = context.resolve(config.teacher)
+    seed_everything(config.train.seed)
+    model, tokenizer = load_student(source, config, context)
+    check_compatible(teacher.path, model, tokenizer, context.label_names, config.same_tokenizer)
+    train = context.data["train"]
+    logits = None if config.alpha == 1.0 else teacher_logits(teacher, context, config.train.max_length)
+    texts, labels = train["text"], train["intent"]
+    if rows is not None:
+        texts, labels = [texts[i] for i in rows], [labels[i] for i in rows]
+        logits = logits[rows] if logits is not None else None
+    hook = (lambda epoch: on_epoch_end(epoch, model, tokenizer)) if on_epoch_end else None
+    train_classifier(
+        model, tokenizer, texts, labels, config.train, loss_fn=kd_loss_fn(logits, config.alpha, config.temperature),
+        on_epoch_end=hook, description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}",
+    )
+    return model, tokenizer
+
+
+def validation_accuracy(model, tokenizer, context: BuildContext, max_length: int) -> float:
+    validation = context.data["validation"]
+    return accuracy_of(model, tokenizer, validation["text"], validation["intent"], max_length)
+
+
+def distill(source: Artifact | None, config: Distill, context: BuildContext) -> Artifact:
+    """The distill step: a student trained with the KD loss; a torch artifact."""
+    teacher = context.resolve(config.teacher)
+    extra = {"teacher": teacher.key}
+    if config.student_checkpoint:
+        extra["student"] = checkpoint_fingerprint(config.student_checkpoint)
+
+    def build(out_dir: Path) -> Built:
+        model, tokenizer = train_student(source, config, context)
+        accuracy = validation_accuracy(model, tokenizer, context, config.train.max_length)
+        save_classifier(model, tokenizer, out_dir)
+        meta = {"validation_accuracy": accuracy, "alpha": config.alpha, "temperature": config.temperature}
+        return Built(TORCH_KIND, meta)
+
+    return context.artifact(config, source, build, extra=extra)

@@ -1,0 +1,69 @@
+"""The one registry of variants: name, source variant, chain of steps.
+
+The suite, the report and the CLI read this list; adding a variant is one entry here plus its
+budgets in `benchmarks/budgets.toml`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from compressors.finetune import CutLayers, FineTune
+from compressors.profiles import Profile
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named chain of steps applied to a source variant's artifact (or to a checkpoint).
+
+    Attributes:
+        name: the stable name used in test ids, budgets and saved runs.
+        steps: step configs applied in order.
+        source: the variant whose artifact the chain starts from; None starts from nothing.
+        fp32_source: the variant whose accuracy an int8 variant is compared with.
+        description: one line for reports.
+    """
+
+    name: str
+    steps: tuple[Any, ...]
+    source: str | None = None
+    fp32_source: str | None = None
+    description: str = ""
+
+
+def registry(profile: Profile) -> dict[str, Variant]:
+    """All variants of a profile, in build order (sources before the variants built on them)."""
+    cut = CutLayers(profile.student_layers)
+    teacher = FineTune(checkpoint=profile.checkpoint, layers=profile.teacher_layers, train=profile.teacher_train)
+    variants = [
+        Variant(BASELINE, (teacher,), description="fine-tuned checkpoint (the teacher)"),
+        Variant(
+            "student",
+            (cut, replace(profile.search.base, teacher=BASELINE, alpha=1.0, train=profile.student_train)),
+            source=BASELINE,
+            description=f"{len(profile.student_layers)} teacher layers, fine-tuned on labels alone",
+        ),
+        Variant(
+            "distilled",
+            (cut, replace(profile.search, base=replace(profile.search.base, teacher=BASELINE))),
+            source=BASELINE,
+            description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
+        ),
+    ]
+    return {v.name: v for v in variants}
+
+
+VARIANT_NAMES: tuple[str, ...] = tuple(registry(Profile(name="names")))
+
+
+def check_variant_name(name: str) -> str:
+    """`name` if it is a registered variant, else a ValueError with the nearest name."""
+    if name not in VARIANT_NAMES:
+        close = difflib.get_close_matches(name, VARIANT_NAMES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown variant {name!r}{hint}; known variants: {list(VARIANT_NAMES)}")
+    return name

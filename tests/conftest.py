@@ -1,0 +1,50 @@
+"""Shared test fixtures: a tiny BERT classifier with the real MiniLM tokenizer, and small data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compressors.data import DataConfig, fingerprint, load_data
+
+TINY_LABELS = 151
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer, 64-wide BERT classifier saved with the MiniLM tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from compressors.models import load_tokenizer
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
+        num_labels=TINY_LABELS,
+    )
+    model = BertForSequenceClassification(config).eval()
+    out = tmp_path_factory.mktemp("tiny-bert")
+    model.save_pretrained(out)
+    load_tokenizer("default").save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_clinc():
+    """A stratified slice of CLINC150: 4 train / 1 validation / 2 test queries per class."""
+    return load_data(DataConfig(per_class={"train": 4, "validation": 1, "test": 2}))
+
+
+@pytest.fixture()
+def context(tmp_path, small_clinc):
+    from compressors.artifacts import ArtifactCache
+    from compressors.recipes import BuildContext
+
+    return BuildContext(ArtifactCache(tmp_path / "cache"), small_clinc, fingerprint(small_clinc))
