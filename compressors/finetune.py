@@ -93,8 +93,17 @@ def cut_layers(source: Artifact | None, config: CutLayers, context: BuildContext
     return context.artifact(config, source, build, uses_data=False)
 
 
+SPARSE_TORCH_KIND = "sparse-torch"
+
+
 def load_torch_artifact(artifact: Artifact):
-    """The (model, tokenizer) pair of a torch artifact."""
+    """The (model, tokenizer) pair of a torch artifact, dense or stored sparse (pruned)."""
+    if artifact.kind == SPARSE_TORCH_KIND:
+        from compressors.pruning import load_sparse_model
+
+        return load_sparse_model(artifact.path), load_tokenizer(str(artifact.path))
     if artifact.kind != TORCH_KIND:
-        raise ValueError(f"expected a {TORCH_KIND!r} artifact, got {artifact.kind!r} at {artifact.path}")
+        raise ValueError(
+            f"expected a {TORCH_KIND!r} or {SPARSE_TORCH_KIND!r} artifact, got {artifact.kind!r} at {artifact.path}"
+        )
     return load_classifier(str(artifact.path)), load_tokenizer(str(artifact.path))

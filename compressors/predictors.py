@@ -32,7 +32,7 @@ _LOADERS: dict[str, str] = {
     "torch": "compressors.predictors:TorchPredictor.from_artifact",
     "torch-int8": "compressors.quantization:load_int8_predictor",
     "onnx": "compressors.ort:OrtPredictor.from_artifact",
-    "sparse-torch": "compressors.pruning:load_sparse_predictor",
+    "sparse-torch": "compressors.predictors:TorchPredictor.from_artifact",
 }
 
 

@@ -11,7 +11,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from compressors.finetune import CutLayers, FineTune
+from compressors.onnx_export import OnnxExport
+from compressors.ort import OrtDynamicInt8, OrtOptimize, OrtStaticInt8
+from compressors.quantization import TorchDynamicInt8
 from compressors.profiles import Profile
+from compressors.quantization import TorchDynamicInt8
 
 BASELINE = "baseline"
 
@@ -53,7 +57,31 @@ def registry(profile: Profile) -> dict[str, Variant]:
             source=BASELINE,
             description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
         ),
+        *(
+            Variant(
+                f"pruned-{method}",
+                (replace(profile.pruning, method=method),),
+                source=profile.pruning_source,
+                description=f"{profile.pruning_source} with {profile.pruning.sparsity:.0%} of its "
+                f"{'/'.join(profile.pruning.targets)} weights {method}-pruned while fine-tuning, stored sparse",
+            )
+            for method in ("magnitude", "movement")
+        ),
+        Variant(
+            "pruned-quantized",
+            (TorchDynamicInt8(),),
+            source="pruned-magnitude",
+            fp32_source="pruned-magnitude",
+            description="pruned-magnitude with torch dynamic int8 linears (int8 weights stored dense)",
+        ),
     ]
+    names = [v.name for v in variants]
+    earlier = names[: names.index("pruned-magnitude")]
+    if profile.pruning_source not in earlier:
+        raise ValueError(
+            f"profile {profile.name!r}: pruning_source must be a variant built before the pruned ones, "
+            f"one of {earlier}; got {profile.pruning_source!r}"
+        )
     return {v.name: v for v in variants}
 
 

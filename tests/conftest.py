@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from compressors.data import DataConfig, fingerprint, load_data
 
-TINY_LABELS = 151
-
-
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer, 64-wide BERT classifier saved with the MiniLM tokenizer."""
+    """A randomly initialised 2-layer, 64-wide BERT classifier over the CLINC150 labels, saved with the MiniLM tokenizer."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
+    from compressors.data import FIXTURE_DIR
     from compressors.models import load_tokenizer
 
+    names = json.loads((FIXTURE_DIR / "labels.json").read_text())
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=30522,
@@ -27,7 +27,9 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
         num_attention_heads=4,
         intermediate_size=128,
         max_position_embeddings=128,
-        num_labels=TINY_LABELS,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
     )
     model = BertForSequenceClassification(config).eval()
     out = tmp_path_factory.mktemp("tiny-bert")
