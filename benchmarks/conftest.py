@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from compressors.artifacts import default_cache_dir
-from compressors.budgets import Budget, load_budgets
+from compressors.budgets import Budget, BudgetBroken, load_budgets
 from compressors.machine import machine_facts
 from compressors.profiles import PROFILES, apply_user_config, get_profile
 from compressors.suite import Suite, format_table
-from compressors.variants import VARIANT_NAMES
+from compressors.variants import VARIANT_NAMES, registry
 
 DEFAULT_BUDGETS = Path(__file__).resolve().parent / "budgets.toml"
 _SUITE = pytest.StashKey["Suite"]()
@@ -32,6 +32,20 @@ def _profile(config: pytest.Config):
             raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
         profile = replace(profile, harness=replace(profile.harness, threads=threads))
     return profile
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per registered variant, id = its name; a known shortfall is a strict xfail."""
+    if "variant" not in metafunc.fixturenames:
+        return
+    profile = _profile(metafunc.config)
+    params = []
+    for variant in registry(profile).values():
+        marks = []
+        if variant.known_shortfall and profile.name == "full":
+            marks.append(pytest.mark.xfail(strict=True, raises=BudgetBroken, reason=variant.known_shortfall))
+        params.append(pytest.param(variant.name, marks=marks, id=variant.name))
+    metafunc.parametrize("variant", params)
 
 
 def pytest_configure(config: pytest.Config) -> None:

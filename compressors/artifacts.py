@@ -111,6 +111,9 @@ class ArtifactCache:
             if final.exists():
                 logger.warning("discarding %s artifact %s", "stale" if force else "invalid", final)
                 shutil.rmtree(final)
+            # Holding the key's lock, any staging directory of this key is a killed build's leftover.
+            for leftover in self.root.glob(f".{key}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
             logger.info("building %s", key)
             staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
             try:

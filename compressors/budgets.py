@@ -2,7 +2,8 @@
 
 Layout: one table per profile and variant, e.g. `[full.distilled]`, holding any of the keys in
 `BUDGET_KEYS`. Relative budgets compare with the baseline (or the variant's fp32 source)
-measured in the same run.
+measured in the same run. One more top-level table, `[gate]`, holds the tolerances of
+`compressors gate` (run vs previous passing run; see `compressors.regression.GateTolerances`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import difflib
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from compressors.regression import GateTolerances
+
+GATE_TABLE = "gate"
 # key -> (figure it limits, "min" or "max", what it means)
 BUDGET_KEYS: dict[str, tuple[str, str, str]] = {
     "min_accuracy": ("accuracy", "min", "test accuracy at least this"),
@@ -30,6 +34,10 @@ BUDGET_KEYS: dict[str, tuple[str, str, str]] = {
 
 class BudgetError(ValueError):
     """A budgets file that cannot be used as it is."""
+
+
+class BudgetBroken(AssertionError):
+    """A variant broke one of its budgets (the only failure a known shortfall may excuse)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,9 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
     variants, profiles = list(variants), list(profiles)
     result: dict[str, dict[str, Budget]] = {p: {} for p in profiles}
     for profile, table in raw.items():
+        if profile == GATE_TABLE:
+            _gate_tolerances(path, table)
+            continue
         if profile not in profiles:
             raise BudgetError(f"{path}: [{profile}] is not a profile; expected one of {profiles}{_hint(profile, profiles)}")
         if not isinstance(table, dict):
@@ -94,6 +105,36 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
                 raise BudgetError(f"{where}: must be a table of limits")
             result[profile][variant] = Budget(**{k: _limit(where, k, v) for k, v in limits.items()})
     return result
+
+
+def load_gate_tolerances(path: Path) -> GateTolerances:
+    """The `[gate]` table of a budgets file; the defaults of `GateTolerances` where it is absent.
+
+    Raises:
+        BudgetError: naming the file, the key and the reason.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BudgetError(f"budgets file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BudgetError(f"{path}: not valid TOML ({error})") from None
+    return _gate_tolerances(path, raw.get(GATE_TABLE, {}))
+
+
+def _gate_tolerances(path: Path, table: object) -> GateTolerances:
+    where = f"{path}: [{GATE_TABLE}]"
+    if not isinstance(table, dict):
+        raise BudgetError(f"{where}: must be a table of tolerances")
+    known = [f.name for f in fields(GateTolerances)]
+    for key in table:
+        if key not in known:
+            raise BudgetError(f"{where}: unknown key {key!r}{_hint(key, known)}; known keys: {known}")
+    try:
+        return GateTolerances(**table)
+    except ValueError as error:
+        raise BudgetError(f"{where}: {error}") from None
 
 
 def _limit(where: str, key: str, value: object) -> float:

@@ -111,6 +111,32 @@ def measure_latency(predictor: Predictor, queries: Sequence[str], rounds: int, w
     return samples
 
 
+def measure_interleaved(
+    control: Predictor, predictor: Predictor, queries: Sequence[str], rounds: int, warmup_rounds: int
+) -> list[float]:
+    """Per-query ratios of `predictor`'s time to `control`'s, the two called back to back on each query.
+
+    The two calls of a pair run within milliseconds of each other, so a machine that is busier for
+    a while slows both and their ratio stays put; the order alternates so neither always runs
+    second (warmer caches). This is what the regression gate compares across runs.
+    """
+    for i in range(warmup_rounds):
+        control(queries[i % len(queries)])
+        predictor(queries[i % len(queries)])
+    ratios = []
+    for i in range(rounds):
+        query = queries[i % len(queries)]
+        first, second = (control, predictor) if i % 2 == 0 else (predictor, control)
+        start = time.perf_counter()
+        first(query)
+        middle = time.perf_counter()
+        second(query)
+        end = time.perf_counter()
+        control_seconds, seconds = (middle - start, end - middle) if i % 2 == 0 else (end - middle, middle - start)
+        ratios.append(seconds / control_seconds)
+    return ratios
+
+
 def measure_throughput(predictor: Predictor, queries: Sequence[str], batch_size: int, min_seconds: float = 1.0) -> float:
     """Queries per second when calling with batches of `batch_size` real queries."""
     batches = [list(queries[i : i + batch_size]) for i in range(0, len(queries), batch_size)]

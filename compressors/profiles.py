@@ -11,6 +11,7 @@ from compressors.data import DataConfig
 from compressors.distillation import Distill
 from compressors.harness import HarnessConfig
 from compressors.models import DEFAULT_CHECKPOINT
+from compressors.pruning import Prune
 from compressors.search import SearchDistill, SearchSpace
 from compressors.training import TrainConfig
 
@@ -23,15 +24,21 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: str = DEFAULT_CHECKPOINT
     teacher_layers: tuple[int, ...] = ()
-    teacher_train: TrainConfig = field(default_factory=TrainConfig)
+    teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5))
     student_layers: tuple[int, ...] = (0, 2, 4)
     student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8))
     search: SearchDistill = field(
         default_factory=lambda: SearchDistill(
-            base=Distill(train=TrainConfig(epochs=8)), space=SearchSpace(epochs=(5, 8)), trials=6, trial_fraction=0.25
+            base=Distill(train=TrainConfig(epochs=8)), space=SearchSpace(epochs=(4, 8)), trials=4, trial_fraction=0.25
         )
     )
+    calibration_size: int = 300
+    frontier_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, learning_rate=5e-5))
     harness: HarnessConfig = field(default_factory=HarnessConfig)
+    # pruned-* variants: `pruning` with its method set per variant, applied to `pruning_source`.
+    # Two epochs from the fine-tuned baseline keep one pruning run near 5 minutes on 2 cores.
+    pruning: Prune = field(default_factory=lambda: Prune(train=TrainConfig(epochs=2)))
+    pruning_source: str = "baseline"
 
 
 FULL = Profile(name="full")
@@ -45,7 +52,10 @@ SMALL = Profile(
     student_layers=(0,),
     student_train=_SMALL_TRAIN,
     search=SearchDistill(base=Distill(train=_SMALL_TRAIN), space=SearchSpace(epochs=(1, 1)), trials=2, trial_fraction=0.5),
+    calibration_size=32,
+    frontier_train=_SMALL_TRAIN,
     harness=HarnessConfig(latency_queries=50, warmup_rounds=5, rounds=60, agreement_sample=50),
+    pruning=Prune(train=_SMALL_TRAIN),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, SMALL)}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from compressors.harness import (
     evaluate,
     latency_query_set,
     latency_summary,
+    measure_interleaved,
     measure_latency,
     measure_throughput,
 )
@@ -25,9 +28,14 @@ from compressors.metrics import IntentMetrics
 from compressors.predictors import Predictor, load_predictor
 from compressors.profiles import Profile
 from compressors.recipes import BuildContext, build_chain
-from compressors.variants import BASELINE, Variant, registry
+from compressors.variants import BASELINE, Variant, check_variant_name, registry
 
 logger = logging.getLogger(__name__)
+
+# Test-only knob, off by default: "distilled=1.5,student=2" makes those variants' predictors take
+# 1.5x / 2x as long, to check that the regression gate catches a slower variant. A run measured
+# with it records `meta_test_slowdown` in extra_info, and the gate never saves such a run.
+TEST_SLOWDOWN_ENV = "COMPRESSORS_TEST_SLOWDOWN"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Figures:
     size_ratio: float = float("nan")
     accuracy_drop: float = float("nan")
     accuracy_drop_vs_source: float = float("nan")
+    control_ratios: list[float] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
     def as_extra_info(self, threads: int, throughput_batch_size: int) -> dict:
@@ -71,6 +80,7 @@ class Figures:
             **self.latency,
             "throughput_qps": self.throughput_qps,
             "throughput_batch_size": throughput_batch_size,
+            **({"control_ratios": self.control_ratios} if self.control_ratios else {}),
             **{f"meta_{k}": v for k, v in self.meta.items()},
         }
 
@@ -113,6 +123,9 @@ class Suite:
         self._predictors: dict[str, Predictor] = {}
         self._quality: dict[str, Quality] = {}
         self.figures: dict[str, Figures] = {}
+        self.slowdown = parse_slowdown(os.environ.get(TEST_SLOWDOWN_ENV, ""))
+        if self.slowdown:
+            logger.warning("%s is set: test-only slow-down of %s", TEST_SLOWDOWN_ENV, self.slowdown)
 
     def artifact(self, name: str) -> Artifact:
         """The variant's artifact, building its source chain first (cached on disk and in memory)."""
@@ -124,7 +137,10 @@ class Suite:
 
     def predictor(self, name: str) -> Predictor:
         if name not in self._predictors:
-            self._predictors[name] = load_predictor(self.artifact(name), self.harness.threads)
+            predictor = load_predictor(self.artifact(name), self.harness.threads)
+            if name in self.slowdown:
+                predictor = _SlowedPredictor(predictor, self.slowdown[name])
+            self._predictors[name] = predictor
         return self._predictors[name]
 
     def quality(self, name: str) -> Quality:
@@ -158,10 +174,18 @@ class Suite:
             artifact=artifact,
             meta={k: v for k, v in artifact.meta.items() if isinstance(v, (int, float, str))},
         )
+        if name in self.slowdown:
+            figures.meta["test_slowdown"] = self.slowdown[name]
         self.figures[name] = figures
         baseline_p50 = self.reference_p50(BASELINE)
         figures.speedup = baseline_p50 / figures.latency["p50_ms"]
         figures.size_ratio = figures.size_bytes / self.artifact(BASELINE).deployed_bytes()
+        if name != BASELINE:
+            # The regression gate's latency evidence (compressors.regression): interleaved with the
+            # baseline, so it holds on a machine whose load changes between variants.
+            figures.control_ratios = measure_interleaved(
+                self.predictor(BASELINE), predictor, self.queries, self.harness.rounds, self.harness.warmup_rounds
+            )
         figures.accuracy_drop = self.quality(BASELINE).metrics.accuracy - figures.quality.metrics.accuracy
         if variant.fp32_source:
             source_accuracy = self.quality(variant.fp32_source).metrics.accuracy
@@ -172,6 +196,45 @@ class Suite:
         if budget is None:
             return []
         return check_budget(name, budget, self.figures[name].budget_figures())
+
+
+def parse_slowdown(value: str) -> dict[str, float]:
+    """Parse `$COMPRESSORS_TEST_SLOWDOWN` ("variant=factor,..."); empty means off."""
+    slowdown = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, text = item.partition("=")
+        try:
+            variant, factor = check_variant_name(name.strip()), float(text)
+        except ValueError as error:
+            raise ValueError(f"{TEST_SLOWDOWN_ENV}: {item!r}: {error}; expected e.g. 'distilled=1.5'") from None
+        if not 1 <= factor < 100:
+            raise ValueError(f"{TEST_SLOWDOWN_ENV}: {item!r}: the factor must be in [1, 100), e.g. 1.5")
+        slowdown[variant] = factor
+    return slowdown
+
+
+class _SlowedPredictor:
+    """Test-only: every call takes `factor` times as long, by busy-waiting (sleep is too coarse)."""
+
+    def __init__(self, inner: Predictor, factor: float) -> None:
+        self.inner, self.factor = inner, factor
+
+    def _stretch(self, start: float) -> None:
+        end = start + (time.perf_counter() - start) * self.factor
+        while time.perf_counter() < end:
+            pass
+
+    def logits(self, texts):
+        start = time.perf_counter()
+        result = self.inner.logits(texts)
+        self._stretch(start)
+        return result
+
+    def __call__(self, text: str) -> int:
+        start = time.perf_counter()
+        result = self.inner(text)
+        self._stretch(start)
+        return result
 
 
 def format_table(figures: list[Figures]) -> str:

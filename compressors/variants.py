@@ -13,9 +13,9 @@ from typing import Any
 from compressors.finetune import CutLayers, FineTune
 from compressors.onnx_export import OnnxExport
 from compressors.ort import OrtDynamicInt8, OrtOptimize, OrtStaticInt8
-from compressors.quantization import TorchDynamicInt8
 from compressors.profiles import Profile
 from compressors.quantization import TorchDynamicInt8
+from compressors.vocabulary import TrimVocabulary
 
 BASELINE = "baseline"
 
@@ -30,6 +30,9 @@ class Variant:
         source: the variant whose artifact the chain starts from; None starts from nothing.
         fp32_source: the variant whose accuracy an int8 variant is compared with.
         description: one line for reports.
+        known_shortfall: why the variant is expected to break a budget of the full profile
+            (its test is a strict xfail there: it fails the suite the day it starts passing,
+            so the budget can be tightened); "" when it meets its budgets.
     """
 
     name: str
@@ -37,6 +40,7 @@ class Variant:
     source: str | None = None
     fp32_source: str | None = None
     description: str = ""
+    known_shortfall: str = ""
 
 
 def registry(profile: Profile) -> dict[str, Variant]:
@@ -56,6 +60,49 @@ def registry(profile: Profile) -> dict[str, Variant]:
             (cut, replace(profile.search, base=replace(profile.search.base, teacher=BASELINE))),
             source=BASELINE,
             description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
+        ),
+        Variant(
+            "quantized", (TorchDynamicInt8(),), source="distilled", fp32_source="distilled",
+            description="distilled + PyTorch dynamic int8 (nn.Linear)",
+        ),
+        Variant(
+            "ort", (OnnxExport(), OrtOptimize()), source="distilled", fp32_source="distilled",
+            description="distilled, exported to ONNX, ORT transformer optimizer (kept only if faster)",
+        ),
+        Variant(
+            "ort-quantized", (OrtDynamicInt8(),), source="ort", fp32_source="distilled",
+            description="ort + ONNX Runtime dynamic int8",
+        ),
+        Variant(
+            "ort-static", (OnnxExport(), OrtStaticInt8(calibration_size=profile.calibration_size)),
+            source="distilled", fp32_source="distilled",
+            description="distilled, ONNX Runtime static int8 (QDQ, calibrated on training queries)",
+        ),
+        Variant(
+            "baseline-quantized", (TorchDynamicInt8(),), source=BASELINE, fp32_source=BASELINE,
+            description="baseline + PyTorch dynamic int8",
+        ),
+        Variant(
+            "baseline-ort-quantized", (OnnxExport(), OrtOptimize(), OrtDynamicInt8()), source=BASELINE,
+            fp32_source=BASELINE, description="baseline through ONNX, ORT optimizer and ORT dynamic int8",
+        ),
+        Variant(
+            "frontier",
+            (
+                TrimVocabulary(),
+                # Re-train on the trimmed vocabulary against the cached teacher logits (which are per
+                # text, so the student's tokenizer may differ from the teacher's).
+                replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
+                        train=profile.frontier_train, same_tokenizer=False),
+                OnnxExport(),
+                OrtOptimize(),
+                OrtDynamicInt8(),
+            ),
+            source="distilled",
+            fp32_source="distilled",
+            description="distilled, vocabulary trimmed to the training ids + spelling pieces, "
+            "re-distilled, ORT optimized, ORT int8",
+            known_shortfall="accuracy: the 3-layer student stays more than 0.5 points below the baseline",
         ),
         *(
             Variant(

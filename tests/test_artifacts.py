@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compressors.artifacts import MANIFEST, ArtifactCache, Built
+from compressors.artifacts import MANIFEST, ArtifactCache, Built, cache_key
 
 
 def _writer(calls: list[str], text: str = "weights"):
@@ -70,6 +70,16 @@ def test_interrupted_build_leaves_nothing_that_is_trusted(tmp_path) -> None:
     calls: list[str] = []
     cache.get_or_build("step", {"a": 1}, _writer(calls))
     assert calls == ["weights"]
+
+
+def test_a_killed_builds_staging_directory_is_removed_on_the_next_build(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    key_prefix = "step-" + cache_key({"a": 1})
+    leftover = tmp_path / f".{key_prefix}-dead"
+    leftover.mkdir()
+    (leftover / "model.bin").write_text("half")
+    cache.get_or_build("step", {"a": 1}, _writer([]))
+    assert not leftover.exists()
 
 
 def test_rebuild_forces_one_new_build_per_run(tmp_path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -13,6 +15,7 @@ from compressors.harness import (
     evaluate,
     latency_query_set,
     latency_summary,
+    measure_interleaved,
     measure_latency,
     measure_throughput,
 )
@@ -70,6 +73,27 @@ def test_measure_latency_times_each_round_after_warmup() -> None:
     predictor = LengthPredictor()
     samples = measure_latency(predictor, TEXTS[:4], rounds=10, warmup_rounds=3)
     assert len(samples) == 10 and predictor.calls == 13 and all(s >= 0 for s in samples)
+
+
+class BusyPredictor:
+    """Takes `seconds` of wall time per call (busy-waiting to a deadline, so preemption cannot stretch it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.calls = seconds, 0
+
+    def __call__(self, text: str) -> int:
+        self.calls += 1
+        deadline = time.perf_counter() + self.seconds
+        while time.perf_counter() < deadline:
+            pass
+        return 0
+
+
+def test_measure_interleaved_gives_the_ratio_to_the_control_per_query() -> None:
+    control, predictor = BusyPredictor(0.002), BusyPredictor(0.001)
+    ratios = measure_interleaved(control, predictor, TEXTS[:4], rounds=20, warmup_rounds=2)
+    assert len(ratios) == 20 and control.calls == predictor.calls == 22
+    assert np.median(ratios) == pytest.approx(0.5, rel=0.1)
 
 
 def test_throughput_counts_queries_per_second() -> None:

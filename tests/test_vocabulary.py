@@ -1,0 +1,70 @@
+"""Vocabulary trimming: same tokens and logits for in-vocabulary text, re-spelling of dropped words."""
+
+from __future__ import annotations
+
+import pytest
+from tests_support import copy_as_artifact
+
+from compressors.vocabulary import TrimVocabulary, kept_token_ids, trim_vocabulary, trimmed_tokenizer
+
+TRAIN = ["transfer money to my savings account", "what is the weather today", "book a table for two"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from compressors.models import load_tokenizer
+
+    return load_tokenizer("default")
+
+
+def test_in_vocabulary_text_tokenizes_as_before(tokenizer) -> None:
+    kept = kept_token_ids(tokenizer, TRAIN, TrimVocabulary())
+    trimmed = trimmed_tokenizer(tokenizer, kept)
+    for text in TRAIN + ["Transfer MONEY to the account", "what is the weather"]:
+        before = tokenizer(text)["input_ids"]
+        after = trimmed(text)["input_ids"]
+        assert trimmed.convert_ids_to_tokens(after) == tokenizer.convert_ids_to_tokens(before)
+        assert [kept[i] for i in after] == before  # new ids index the kept list
+
+
+def test_dropped_words_are_spelled_with_kept_pieces_not_unk(tokenizer) -> None:
+    trimmed = trimmed_tokenizer(tokenizer, kept_token_ids(tokenizer, TRAIN, TrimVocabulary()))
+    tokens = trimmed.convert_ids_to_tokens(trimmed("zimbabwe")["input_ids"])
+    assert "[UNK]" not in tokens and "".join(t.removeprefix("##") for t in tokens[1:-1]) == "zimbabwe"
+    assert tokenizer.convert_ids_to_tokens(tokenizer("zimbabwe")["input_ids"])[1] == "zimbabwe"
+
+
+def test_unseen_non_ascii_character_becomes_unk(tokenizer) -> None:
+    trimmed = trimmed_tokenizer(tokenizer, kept_token_ids(tokenizer, TRAIN, TrimVocabulary()))
+    assert trimmed.convert_ids_to_tokens(trimmed("ω")["input_ids"]) == ["[CLS]", "[UNK]", "[SEP]"]
+
+
+def test_min_count_and_spelling_pieces_shrink_the_vocabulary(tokenizer) -> None:
+    everything = kept_token_ids(tokenizer, TRAIN * 2 + ["zebra"], TrimVocabulary())
+    frequent = kept_token_ids(tokenizer, TRAIN * 2 + ["zebra"], TrimVocabulary(min_count=2))
+    bare = kept_token_ids(tokenizer, TRAIN, TrimVocabulary(spelling_pieces=False))
+    assert len(bare) < len(frequent) < len(everything)
+    assert set(tokenizer.all_special_ids) <= set(bare)
+
+
+def test_trim_step_round_trips_with_the_same_logits(tiny_checkpoint, tmp_path, context) -> None:
+    import torch
+
+    from compressors.finetune import load_torch_artifact
+
+    source = copy_as_artifact(tiny_checkpoint, tmp_path)
+    trimmed = trim_vocabulary(source, TrimVocabulary(), context)
+    model, tokenizer = load_torch_artifact(source)
+    small_model, small_tokenizer = load_torch_artifact(trimmed)
+    assert small_model.config.vocab_size == trimmed.meta["vocab_size"] < 30522 // 3
+    assert trimmed.deployed_bytes() < source.deployed_bytes()
+    texts = list(context.data["train"]["text"][:8])  # in-vocabulary by construction
+    with torch.inference_mode():
+        before = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+        after = small_model(**small_tokenizer(texts, padding=True, return_tensors="pt")).logits
+    assert torch.allclose(before, after, atol=1e-6)
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(ValueError, match="min_count must be >= 1"):
+        TrimVocabulary(min_count=0)
