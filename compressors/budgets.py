@@ -29,6 +29,7 @@ BUDGET_KEYS: dict[str, tuple[str, str, str]] = {
     "max_size_ratio": ("size_ratio", "max", "size / baseline size at most this"),
     "min_speedup": ("speedup", "min", "baseline p50 / this variant's p50 at least this"),
     "max_p50_ms": ("p50_ms", "max", "median batch-size-1 latency in ms (machine-specific)"),
+    "min_batch_agreement": ("batch_agreement", "min", "batched vs batch-size-1 predictions agree on this fraction"),
 }
 
 
@@ -53,6 +54,7 @@ class Budget:
     max_size_ratio: float | None = None
     min_speedup: float | None = None
     max_p50_ms: float | None = None
+    min_batch_agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _limit(where: str, key: str, value: object) -> float:
         raise BudgetError(f"{where}: {key} must be a number, got {value!r}")
     if value < 0:
         raise BudgetError(f"{where}: {key} must not be negative, got {value}")
-    if BUDGET_KEYS[key][0] in ("accuracy", "in_scope_accuracy", "oos_recall") and value > 1:
+    if BUDGET_KEYS[key][0] in ("accuracy", "in_scope_accuracy", "oos_recall", "batch_agreement") and value > 1:
         raise BudgetError(f"{where}: {key} is a fraction in [0, 1], got {value}")
     return float(value)
 

@@ -27,9 +27,8 @@ class HarnessConfig:
         rounds: timed batch-size-1 calls (cycling over the query set).
         throughput_batch_size: batch size of the throughput measurement.
         eval_batch_size: batch size of the accuracy evaluation.
-        agreement_sample: queries compared between batched and batch-size-1 predictions.
-        min_agreement: least fraction of those that must agree (int8 kernels with per-batch
-            activation scales may flip a near-tie, so 1.0 is too strict for them).
+        agreement_sample: queries compared between batched and batch-size-1 predictions
+            (the budget `min_batch_agreement` sets how many must agree).
     """
 
     threads: int = 1
@@ -39,7 +38,6 @@ class HarnessConfig:
     throughput_batch_size: int = 32
     eval_batch_size: int = 64
     agreement_sample: int = 200
-    min_agreement: float = 0.99
 
     def __post_init__(self) -> None:
         for name in ("threads", "latency_queries", "rounds", "throughput_batch_size", "eval_batch_size", "agreement_sample"):
@@ -47,8 +45,6 @@ class HarnessConfig:
                 raise ValueError(f"HarnessConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup_rounds < 0:
             raise ValueError(f"HarnessConfig.warmup_rounds must be >= 0, got {self.warmup_rounds}")
-        if not 0 <= self.min_agreement <= 1:
-            raise ValueError(f"HarnessConfig.min_agreement must be in [0, 1], got {self.min_agreement}")
 
 
 def predict_batched(predictor: Predictor, texts: Sequence[str], batch_size: int) -> np.ndarray:

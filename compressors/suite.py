@@ -96,6 +96,7 @@ class Figures:
             "size_ratio": self.size_ratio,
             "speedup": self.speedup,
             "p50_ms": self.latency["p50_ms"],
+            "batch_agreement": self.quality.agreement,
         }
 
 

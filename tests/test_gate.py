@@ -46,7 +46,7 @@ def test_unchanged_runs_pass_a_slower_variant_fails_and_is_not_the_next_baseline
     assert gate(tmp_path, storage, make_run(3, slowdown={"distilled": 1.5}, knob=True)) == 1
     out = capsys.readouterr().out
     failure = next(line for line in out.splitlines() if line.startswith("  REGRESSED"))
-    assert re.search(r"variant 'distilled': interleaved speedup (1\.9|2\.0)\d* -> 1\.3\d* \(time ratio x1\.[45]\d*, limit x1\.15, Mann-Whitney U p=.* < 0\.001\)", failure), failure
+    assert re.search(r"variant 'distilled': interleaved speedup (1\.9|2\.0)\d* -> 1\.3\d* \(shift x1\.[45]\d*, limit x1\.15, Mann-Whitney U p=.* < 0\.001\)", failure), failure
     assert "not saved: a failing run is never the baseline" in out
     assert len(saved(storage)) == 2
 

@@ -17,6 +17,7 @@ from compressors.regression import (
     compare_medians,
     compare_variant,
     latency_regressions,
+    shift_ratio,
 )
 
 TOLERANCES = GateTolerances()  # the defaults, which benchmarks/budgets.toml repeats
@@ -91,6 +92,18 @@ def test_a_drift_within_the_factor_never_fails_however_significant(samples, shif
     verdict = compare_latency(samples, [s * shift for s in samples], FACTOR, ALPHA)
     assert not verdict.regressed
     assert verdict.ratio == pytest.approx(shift)
+
+
+def test_the_shift_does_not_jump_with_the_mode_a_median_falls_in() -> None:
+    # Pairs run in either order come out near 0.5 or near 2 (the second call is faster); a median
+    # of such a sample sits in the gap and jumps with one sample, the Hodges-Lehmann shift does not.
+    rng = np.random.default_rng(3)
+    def mixture(low: int, high: int) -> np.ndarray:
+        return np.concatenate([latencies(rng, (low,), 0.05, 0.0, 0.5), latencies(rng, (high,), 0.05, 0.0, 2.0)])
+    previous, current = mixture(31, 29), mixture(29, 31)
+    assert np.median(current) / np.median(previous) > 2.5
+    assert shift_ratio(previous, current) == pytest.approx(1.0, abs=0.1)
+    assert not compare_latency(previous, current, FACTOR, ALPHA).regressed
 
 
 def test_the_factor_alone_decides_without_enough_samples() -> None:
