@@ -27,6 +27,10 @@ condition 1 as well only lowers it, so at most 0.1% per variant and comparison, 
 `k * 0.001` for a gate over k variants. `tests/test_regression.py` checks this rate by simulation.
 Samples of two real runs are not independent draws (a run shares one machine state), which is
 what the factor is for: a run-level drift smaller than the factor never fails the gate.
+
+Power: a 25% slow-down is caught in more than 99.8% of simulated pairs with 50 samples per run,
+up to 10% noise and 10% outliers (the small profile takes 60, the full profile 400); much
+noisier samples need more rounds.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ class GateTolerances:
         max_accuracy_drop: accuracy and in-scope accuracy may fall by at most this (a fraction).
         max_oos_recall_drop: out-of-scope recall may fall by at most this (a fraction).
         max_size_growth: deployed size may grow by at most this fraction (0.01 = 1%).
-        latency_factor: a variant's baseline-normalised median may grow by at most this factor.
-        latency_p_value: ...unless the one-sided Mann-Whitney U test gives p >= this.
+        latency_factor: a variant's time relative to the baseline's may grow by at most this
+            factor (the shift of its interleaved ratios) ...
+        latency_p_value: ... and a larger shift only counts when the one-sided Mann-Whitney U
+            test gives p below this.
         baseline_latency_factor: the baseline's own median (raw ms, same CPU only) may grow by
             at most this factor (with the same U test). The baseline has no control, and raw
             times on a shared machine move by 1.5x between unchanged runs, so this only guards
@@ -264,7 +270,7 @@ def compare_variant(
         before, after = 1 / typical_ratio(previous.control_ratios), 1 / typical_ratio(current.control_ratios)
         findings.append(Finding(variant, "interleaved speedup", before, after, verdict.describe(), verdict.regressed))
     elif same_int8_flags:
-        # On samples normalised by the control, the ratio of medians is previous / current speedup.
+        # Samples divided by the same run's baseline p50: their shift is about previous / current speedup.
         verdict = _latency(
             previous.normalised_samples(), current.normalised_samples(),
             1 / previous.speedup, 1 / current.speedup, t.latency_factor, t,

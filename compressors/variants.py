@@ -77,10 +77,12 @@ def registry(profile: Profile) -> dict[str, Variant]:
             "ort-static", (OnnxExport(), OrtStaticInt8(calibration_size=profile.calibration_size)),
             source="distilled", fp32_source="distilled",
             description="distilled, ONNX Runtime static int8 (QDQ, calibrated on training queries)",
+            known_shortfall="accuracy: static QDQ int8 loses 4.5 points against its fp32 source (dynamic: 0.3)",
         ),
         Variant(
             "baseline-quantized", (TorchDynamicInt8(),), source=BASELINE, fp32_source=BASELINE,
             description="baseline + PyTorch dynamic int8",
+            known_shortfall="accuracy: torch dynamic int8 of the 6-layer teacher loses 0.67 points (limit 0.5)",
         ),
         Variant(
             "baseline-ort-quantized", (OnnxExport(), OrtOptimize(), OrtDynamicInt8()), source=BASELINE,
