@@ -83,12 +83,7 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
             keys, non-numbers, negative numbers, and accuracies outside [0, 1].
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BudgetError(f"budgets file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise BudgetError(f"{path}: not valid TOML ({error})") from None
+    raw = _read_budgets_file(path)
     variants, profiles = list(variants), list(profiles)
     result: dict[str, dict[str, Budget]] = {p: {} for p in profiles}
     for profile, table in raw.items():
@@ -116,12 +111,7 @@ def load_gate_tolerances(path: Path) -> GateTolerances:
         BudgetError: naming the file, the key and the reason.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BudgetError(f"budgets file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise BudgetError(f"{path}: not valid TOML ({error})") from None
+    raw = _read_budgets_file(path)
     return _gate_tolerances(path, raw.get(GATE_TABLE, {}))
 
 
@@ -137,6 +127,15 @@ def _gate_tolerances(path: Path, table: object) -> GateTolerances:
         return GateTolerances(**table)
     except ValueError as error:
         raise BudgetError(f"{where}: {error}") from None
+
+
+def _read_budgets_file(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BudgetError(f"budgets file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BudgetError(f"{path}: not valid TOML ({error})") from None
 
 
 def _limit(where: str, key: str, value: object) -> float:
