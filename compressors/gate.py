@@ -15,7 +15,6 @@ only a passing run is written into the storage (pytest-benchmark's layout, so
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,10 +32,8 @@ from compressors.history import (
     load_runs,
     save_run,
 )
-from compressors.regression import Finding, GateTolerances, compare_variant
+from compressors.regression import Finding, GateTolerances, baseline_drift, compare_variant
 from compressors.variants import BASELINE
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGETS = Path(__file__).resolve().parent.parent / "benchmarks" / "budgets.toml"
 # Machine facts (from `compressors.machine.machine_facts`) that make raw latency incomparable.
@@ -71,7 +68,11 @@ class GateResult:
         if self.passed and self.previous is None:
             lines.append("PASSED: nothing to compare with; this run can start the history")
         elif self.passed:
-            lines.append(f"PASSED: {len(self.findings)} figure(s) of {len(self.current.benchmarks)} variant(s) compared, no regression")
+            ungated = sum(f.exceeded and not f.gated for f in self.findings)
+            lines.append(
+                f"PASSED: {len(self.findings)} figure(s) of {len(self.current.benchmarks)} variant(s) compared, no regression"
+                + (f"; {ungated} latency figure(s) exceeded the rule but were not gated (see the notes)" if ungated else "")
+            )
         else:
             lines.append(f"FAILED: {len(self.regressions) + len(self.problems)} problem(s)")
             lines += [f"  {f}" for f in self.regressions]
@@ -103,6 +104,15 @@ def evaluate(
         result.notes.append("different CPU or threads: the baseline's raw latency is not compared")
     if not same_int8:
         result.notes.append("different int8 CPU flags: latency relative to the baseline is not compared")
+    drift = None
+    if same_cpu and BASELINE in previous.benchmarks and BASELINE in current.benchmarks:
+        drift = baseline_drift(previous.benchmarks[BASELINE].figures(), current.benchmarks[BASELINE].figures())
+        limit = tolerances.max_baseline_drift
+        if not 1 / limit <= drift <= limit:
+            result.notes.append(
+                f"the baseline itself ran x{drift:.2f} as long as in {previous.name} (limit x{limit:g} either way): "
+                "the machine was in another state, so latency relative to the baseline is shown but not gated"
+            )
     for variant, before in previous.benchmarks.items():
         after = current.benchmarks.get(variant)
         if after is None:
@@ -117,7 +127,7 @@ def evaluate(
             continue
         result.findings += compare_variant(
             variant, before.figures(), after.figures(), tolerances,
-            control=variant == BASELINE, same_cpu=same_cpu, same_int8_flags=same_int8,
+            control=variant == BASELINE, same_cpu=same_cpu, same_int8_flags=same_int8, drift=drift,
         )
     new = [v for v in current.benchmarks if v not in previous.benchmarks]
     if new:
@@ -208,7 +218,7 @@ def _machine_notes(before: dict, after: dict) -> list[str]:
 
 def _table(findings: list[Finding]) -> str:
     rows = [("variant", "figure", "previous", "current", "rule", "verdict")]
-    rows += [(f.variant, f.figure, f"{f.previous:.4g}", f"{f.current:.4g}", f.rule, "REGRESSED" if f.regressed else "ok") for f in findings]
+    rows += [(f.variant, f.figure, f"{f.previous:.4g}", f"{f.current:.4g}", f.rule, f.verdict) for f in findings]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compressors.history import HistoryError, SavedRun, load_runs, write_atomic
+from compressors.regression import typical_ratio
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,7 +76,7 @@ def accuracy_vs_latency_figure(run: SavedRun, current_variant: str) -> Figure:
     """The book's chart: p50 latency vs accuracy, bubble area = size, the current variant ringed."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 5), dpi=120, layout="constrained")
+    figure = Figure(figsize=(9, 5.5), dpi=120, layout="constrained")
     axes = figure.subplots()
     sizes = [b.extra_info.get("size_mb", 0.0) for b in run.benchmarks.values()]
     scale = _MAX_BUBBLE / max(max(sizes, default=1.0), 1e-9)
@@ -84,7 +85,7 @@ def accuracy_vs_latency_figure(run: SavedRun, current_variant: str) -> Figure:
         info = bench.extra_info
         x, y, area = info["p50_ms"], 100 * info["accuracy"], max(info.get("size_mb", 0.0) * scale, 20.0)
         axes.scatter([x], [y], s=area, alpha=0.5, color=colour, label=f"{variant} ({info.get('size_mb', 0):.1f} MB)")
-        axes.annotate(variant, (x, y), ha="center", va="center", fontsize=8)
+        axes.annotate(variant, (x, y), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=7)
         if variant == current_variant:
             axes.scatter([x], [y], s=area * 1.6, facecolors="none", edgecolors="black", linestyles="dashed", linewidths=1.5)
     legend = axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), title="variant (bubble area = size)", fontsize=8)
@@ -94,31 +95,34 @@ def accuracy_vs_latency_figure(run: SavedRun, current_variant: str) -> Figure:
     axes.set_xlim(0, max(latencies) * 1.25)
     accuracies = [100 * b.extra_info["accuracy"] for b in run.benchmarks.values()]
     spread = max(max(accuracies) - min(accuracies), 2.0)
-    axes.set_ylim(min(accuracies) - spread * 0.5, max(accuracies) + spread * 0.5)
+    axes.set_ylim(max(min(accuracies) - spread * 0.3, 0.0), min(max(accuracies) + spread * 0.3, 100.0))
     axes.set_xlabel("p50 latency, batch size 1 (ms)")
     axes.set_ylabel("accuracy (%)")
-    axes.set_title(f"{run.name}: accuracy vs latency (dashed ring: {current_variant})", fontsize=10)
+    axes.set_title(f"run {_short(run, sep=' ')}: accuracy vs latency (dashed ring: {current_variant})", fontsize=10)
     axes.grid(alpha=0.3)
     return figure
 
 
 def trend_figure(runs: list[SavedRun]) -> Figure:
-    """Accuracy, p50 latency and speed-up of each variant across runs."""
+    """Accuracy, p50 latency, speed-up and interleaved speed-up (what the gate compares) across runs."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 8), dpi=120, layout="constrained")
-    panels = figure.subplots(3, 1, sharex=True)
+    figure = Figure(figsize=(10, 10), dpi=120, layout="constrained")
+    panels = figure.subplots(4, 1, sharex=True)
     variants = list(dict.fromkeys(v for run in runs for v in run.benchmarks))
     for variant, colour in zip(variants, _colours(len(variants))):
         points = [(i, run.benchmarks[variant].extra_info) for i, run in enumerate(runs) if variant in run.benchmarks]
         xs = [i for i, _ in points]
         for axes, key, scale in zip(panels, ("accuracy", "p50_ms", "speedup"), (100, 1, 1)):
             axes.plot(xs, [info.get(key, math.nan) * scale for _, info in points], marker="o", color=colour, label=variant)
-    for axes, label in zip(panels, ("accuracy (%)", "p50 latency (ms)", "speedup vs baseline")):
+        interleaved = [(i, 1 / typical_ratio(info["control_ratios"])) for i, info in points if info.get("control_ratios")]
+        if interleaved:
+            panels[3].plot(*zip(*interleaved), marker="o", color=colour, label=variant)
+    for axes, label in zip(panels, ("accuracy (%)", "p50 latency (ms)", "speedup vs baseline", "interleaved speedup\n(gated)")):
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
     panels[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    panels[-1].set_xticks(range(len(runs)), [_short(run) for run in runs], rotation=30, ha="right", fontsize=8)
+    panels[-1].set_xticks(range(len(runs)), [_short(run) + ("" if run.passed else f"\n{_status(run)}") for run in runs], rotation=30, ha="right", fontsize=8)
     panels[-1].set_xlabel("saved run")
     figure.suptitle(f"trend across {len(runs)} run(s)", fontsize=10)
     return figure
@@ -197,9 +201,9 @@ def _status(run: SavedRun) -> str:
     return "slowed (test knob)" if run.test_slowdown else "not gated"
 
 
-def _short(run: SavedRun) -> str:
+def _short(run: SavedRun, sep: str = "\n") -> str:
     number = run.name.split("_", 1)[0]
-    return f"{number if number.isdigit() else run.name[:10]}\n{run.data['datetime'][5:16].replace('T', ' ')}"
+    return f"{number if number.isdigit() else run.name[:10]}{sep}{run.data['datetime'][5:16].replace('T', ' ')}"
 
 
 def _fmt(value: object, spec: str = ".4f") -> str:
@@ -211,8 +215,8 @@ def _fmt(value: object, spec: str = ".4f") -> str:
 def _colours(count: int) -> list:
     from matplotlib import colormaps
 
-    palette = colormaps["tab10"]
-    return [palette(i % 10) for i in range(count)]
+    palette, size = (colormaps["tab10"], 10) if count <= 10 else (colormaps["tab20"], 20)
+    return [palette(i % size) for i in range(count)]
 
 
 def _png(figure: Figure) -> bytes:

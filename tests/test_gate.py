@@ -72,6 +72,19 @@ def test_a_busier_machine_while_one_variant_was_measured_passes(tmp_path, storag
     assert len(student) == 1 and "interleaved speedup" in student[0] and student[0].endswith("ok")
 
 
+def test_when_the_baseline_itself_moved_relative_latency_is_shown_but_not_gated(tmp_path, storage, capsys) -> None:
+    # A quieter machine: the baseline runs 2.5x faster, and 'distilled' gained less than it did.
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, machine_scale=0.4, slowdown={"distilled": 1.6})) == 0
+    out = capsys.readouterr().out
+    assert "note: the baseline itself ran x0.40 as long as in 0001_" in out and "shown but not gated" in out
+    distilled = next(line for line in out.splitlines() if line.startswith("distilled ") and "speedup" in line)
+    assert distilled.endswith("exceeded, not gated")
+    assert "1 latency figure(s) exceeded the rule but were not gated" in out
+    assert len(saved(storage)) == 2  # the new machine state is the next reference
+
+
 def test_runs_without_interleaved_ratios_are_judged_on_the_speedup(tmp_path, storage, capsys) -> None:
     def without_ratios(data: dict) -> dict:
         for bench in data["benchmarks"]:

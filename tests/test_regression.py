@@ -13,6 +13,7 @@ from compressors.regression import (
     MIN_SAMPLES,
     GateTolerances,
     VariantFigures,
+    baseline_drift,
     compare_latency,
     compare_medians,
     compare_variant,
@@ -172,6 +173,27 @@ def test_interleaved_control_ratios_are_preferred_over_the_speedup() -> None:
     assert regressed(compare_variant("v", before, slower, TOLERANCES)) == {"interleaved speedup": (pytest.approx(2.0, rel=0.05), pytest.approx(1.6, rel=0.05))}
 
 
+def test_relative_latency_is_not_gated_when_the_baseline_itself_moved_beyond_the_drift_limit() -> None:
+    rng = np.random.default_rng(4)
+    before = figures(control_ratios=tuple(latencies(rng, (60,), 0.05, 0.0, 0.1)))
+    # On a quieter machine the fp32 baseline sped up 2.5x but an int8 variant only 1.6x.
+    after = figures(control_ratios=tuple(latencies(rng, (60,), 0.05, 0.0, 0.16)))
+    gated = compare_variant("int8", before, after, TOLERANCES, drift=1.2)[-1]
+    assert gated.regressed and gated.verdict == "REGRESSED"
+    quieter = compare_variant("int8", before, after, TOLERANCES, drift=0.4)[-1]
+    assert quieter.exceeded and not quieter.regressed and quieter.verdict == "exceeded, not gated"
+    assert "REGRESSED" not in str(quieter) and "x1.6" in quieter.rule
+
+
+def test_baseline_drift_is_the_shift_of_its_raw_samples() -> None:
+    rng = np.random.default_rng(5)
+    raw = latencies(rng, (60,), 0.05, 0.0, 6.0)
+    before = figures(p50=6.0, speedup=1.0, samples=tuple(raw))
+    after = figures(p50=2.4, speedup=1.0, samples=tuple(raw * 0.4))
+    assert baseline_drift(before, after) == pytest.approx(0.4)
+    assert baseline_drift(figures(p50=6.0), figures(p50=9.0)) == pytest.approx(1.5)  # no samples: p50s
+
+
 def test_control_latency_is_raw_and_only_on_the_same_cpu() -> None:
     before, after = figures(p50=6.0, speedup=1.0), figures(p50=13.0, speedup=1.0)
     assert regressed(compare_variant("baseline", before, after, TOLERANCES, control=True)) == {"p50_ms": (6.0, 13.0)}
@@ -194,6 +216,7 @@ def test_normalised_latency_is_skipped_across_int8_flags() -> None:
         ({"max_size_growth": -0.1}, "max_size_growth must not be negative"),
         ({"latency_factor": "1.2"}, "latency_factor must be a number, got '1.2'"),
         ({"baseline_latency_factor": True}, "baseline_latency_factor must be a number, got True"),
+        ({"max_baseline_drift": 0.5}, "max_baseline_drift is a slow-down factor >= 1"),
     ],
 )
 def test_tolerances_validate(values, message) -> None:
