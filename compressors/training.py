@@ -117,6 +117,9 @@ def train_classifier(
     if len(texts) != len(labels) or not texts:
         raise ValueError(f"need as many labels as texts (and at least one): {len(texts)} texts, {len(labels)} labels")
     seed_everything(config.seed)
+    # Restored afterwards: predictors loaded earlier in the same process are measured with the
+    # suite's thread count, not the training one.
+    threads_before = torch.get_num_threads()
     use_threads(config.threads)
     encoded = encode(tokenizer, texts, config.max_length)
     targets = torch.tensor(list(labels), dtype=torch.long)
@@ -161,6 +164,7 @@ def train_classifier(
     finally:
         bar.close()
         model.eval()
+        torch.set_num_threads(threads_before)
     return model
 
 
