@@ -3,6 +3,7 @@
 The student's loss is `alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(p_teacher^T || p_student^T)`
 with `batchmean` reduction. The teacher's logits on the training split are computed once per
 (teacher artifact, data) and cached as an artifact, so epochs and search trials never run it again.
+`Distill.layers` adds an intermediate-layer loss (`compressors.layer_distillation`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from compressors.artifacts import Artifact, Built
+from compressors.layer_distillation import LayerLoss, check_layer_pairs, layer_loss
 from compressors.models import TORCH_KIND, checkpoint_fingerprint, load_classifier, load_tokenizer, save_classifier
-from compressors.recipes import BuildContext
+from compressors.recipes import OMIT_WHEN_DEFAULT, BuildContext
 from compressors.training import TrainConfig, accuracy_of, predict_logits, train_classifier
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class Distill:
         temperature: softmax temperature T of the KL term.
         student_checkpoint: a smaller pretrained checkpoint (name or directory), or "".
         same_tokenizer: require the student's vocabulary to equal the teacher's.
+        layers: also match hidden states / attention maps of mapped layers (None: logits only);
+            needs a student that tokenizes like the teacher.
     """
 
     teacher: str = "baseline"
@@ -66,6 +70,7 @@ class Distill:
     train: TrainConfig = field(default_factory=TrainConfig)
     student_checkpoint: str = ""
     same_tokenizer: bool = True
+    layers: LayerLoss | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "distill"
     VERSION: ClassVar[str] = "1"
@@ -126,11 +131,49 @@ def load_student(source: Artifact | None, config: Distill, context: BuildContext
     return load_torch_artifact(source)
 
 
-def kd_loss_fn(teacher: torch.Tensor | None, alpha: float, temperature: float) -> Callable:
-    """The training loop's loss hook for rows of the training split."""
-    if teacher is None or alpha == 1.0:
-        return lambda logits, labels, rows: kd_loss(logits, logits, labels, 1.0, temperature)
-    return lambda logits, labels, rows: kd_loss(logits, teacher[rows], labels, alpha, temperature)
+def distill_loss_fn(
+    teacher_logits: torch.Tensor | None,
+    alpha: float,
+    temperature: float,
+    layers: LayerLoss | None = None,
+    teacher_model=None,
+) -> Callable:
+    """The training loop's loss hook for rows of the training split.
+
+    With `layers`, `teacher_model` runs on each batch for its hidden states and attention maps.
+    """
+    import torch
+
+    if layers is not None and teacher_model is None:
+        raise ValueError("an intermediate-layer loss needs the teacher model")
+
+    def loss(outputs, labels, rows, batch):
+        logits = outputs.logits
+        if teacher_logits is None or alpha == 1.0:
+            value = kd_loss(logits, logits, labels, 1.0, temperature)
+        else:
+            value = kd_loss(logits, teacher_logits[rows], labels, alpha, temperature)
+        if layers is not None:
+            with torch.no_grad():
+                teacher = teacher_model(**batch, output_hidden_states=True, output_attentions=layers.needs_attentions)
+            value = value + layer_loss(outputs, teacher, batch["attention_mask"], layers)
+        return value
+
+    return loss
+
+
+def load_layer_teacher(teacher: Artifact, student_model, student_tokenizer, layers: LayerLoss):
+    """The teacher model for an intermediate-layer loss, after checking it fits the student."""
+    from compressors.finetune import load_torch_artifact
+
+    teacher_model, teacher_tokenizer = load_torch_artifact(teacher)
+    if teacher_tokenizer.get_vocab() != student_tokenizer.get_vocab():
+        raise ValueError(
+            "intermediate-layer distillation compares token by token, so the student must use the "
+            "teacher's tokenizer; trim the vocabulary after this step, or set Distill.layers = None"
+        )
+    check_layer_pairs(layers, student_model.config, teacher_model.config)
+    return teacher_model.eval().requires_grad_(False)
 
 
 def train_student(
@@ -158,10 +201,16 @@ def train_student(
     if rows is not None:
         texts, labels = [texts[i] for i in rows], [labels[i] for i in rows]
         logits = logits[rows] if logits is not None else None
+    layers, teacher_model, forward_options = config.layers, None, {}
+    if layers is not None:
+        teacher_model = load_layer_teacher(teacher, model, tokenizer, layers)
+        forward_options = {"output_hidden_states": True, "output_attentions": layers.needs_attentions}
     hook = (lambda epoch: on_epoch_end(epoch, model, tokenizer)) if on_epoch_end else None
     train_classifier(
-        model, tokenizer, texts, labels, config.train, loss_fn=kd_loss_fn(logits, config.alpha, config.temperature),
-        on_epoch_end=hook, description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}",
+        model, tokenizer, texts, labels, config.train,
+        loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model),
+        on_epoch_end=hook, forward_options=forward_options,
+        description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}" + (" +layers" if layers else ""),
     )
     return model, tokenizer
 

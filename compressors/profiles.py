@@ -10,6 +10,7 @@ from pathlib import Path
 from compressors.data import DataConfig
 from compressors.distillation import Distill
 from compressors.harness import HarnessConfig
+from compressors.layer_distillation import LayerLoss, uniform_pairs
 from compressors.models import DEFAULT_CHECKPOINT
 from compressors.pruning import Prune
 from compressors.search import SearchDistill, SearchSpace
@@ -32,6 +33,12 @@ class Profile:
             base=Distill(train=TrainConfig(epochs=8)), space=SearchSpace(epochs=(4, 8)), trials=4, trial_fraction=0.25
         )
     )
+    # distilled-layers: the student also matches the teacher's hidden states and attention maps.
+    # Weights put the hidden-state MSE (~0.3 per pair at the start) and the attention KL (~1.5)
+    # at the scale of the KD term (T^2 KL ~2 at T=4) on the cut MiniLM-L6 student.
+    layer_loss: LayerLoss = field(
+        default_factory=lambda: LayerLoss(pairs=uniform_pairs(3, 6), hidden_weight=3.0, attention_weight=1.0)
+    )
     calibration_size: int = 300
     frontier_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, learning_rate=5e-5))
     harness: HarnessConfig = field(default_factory=HarnessConfig)
@@ -52,6 +59,7 @@ SMALL = Profile(
     student_layers=(0,),
     student_train=_SMALL_TRAIN,
     search=SearchDistill(base=Distill(train=_SMALL_TRAIN), space=SearchSpace(epochs=(1, 1)), trials=2, trial_fraction=0.5),
+    layer_loss=LayerLoss(pairs=uniform_pairs(1, 2), hidden_weight=3.0, attention_weight=1.0),
     calibration_size=32,
     frontier_train=_SMALL_TRAIN,
     harness=HarnessConfig(latency_queries=50, warmup_rounds=5, rounds=60, agreement_sample=50),

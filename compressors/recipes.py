@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from compressors.artifacts import Artifact, ArtifactCache, Built
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
+
+# Field metadata of an option added to a step after artifacts were cached: left out of the
+# recipe while it has its default, so those artifacts keep their keys.
+OMIT_WHEN_DEFAULT = {"omit_when_default": True}
 
 # Step config class name -> "module:function", imported only when the step runs, so that
 # `import compressors` stays light.
@@ -75,14 +79,24 @@ class BuildContext:
 
 
 def describe(config: Any) -> Any:
-    """A JSON-able form of a (nested) dataclass config."""
+    """A JSON-able form of a (nested) dataclass config; the top level names its type."""
     if is_dataclass(config):
-        return {"type": type(config).__name__, **{k: describe(v) for k, v in asdict(config).items()}}
-    if isinstance(config, dict):
-        return {str(k): describe(v) for k, v in config.items()}
-    if isinstance(config, (list, tuple)):
-        return [describe(v) for v in config]
-    return config
+        return {"type": type(config).__name__, **_plain(config)}
+    return _plain(config)
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if not (f.metadata.get("omit_when_default") and getattr(value, f.name) == f.default)
+        }
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def step_function(config: Any) -> Callable[[Artifact | None, Any, BuildContext], Artifact]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compressors.history import HistoryError, SavedRun, load_runs, write_atomic
+from compressors.pareto import Point, pareto_front
 from compressors.regression import typical_ratio
 
 if TYPE_CHECKING:
@@ -44,6 +45,32 @@ def perf_table(run: SavedRun) -> str:
         cells += [_fmt(info.get("size_mb"), ".1f"), *(_fmt(info.get(k), ".2f") for k in ("p50_ms", "p90_ms", "p99_ms"))]
         cells += [_fmt(info.get("speedup"), ".2f"), _fmt(info.get("size_ratio"), ".3f")]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pareto_table(run: SavedRun) -> str:
+    """Every variant of the run with its trade-off, whether it is on the Pareto front of accuracy,
+    p50 latency and size, and the command that rebuilds and measures it alone."""
+    points, rows = [], {}
+    for variant, bench in run.benchmarks.items():
+        info = bench.extra_info
+        if all(isinstance(info.get(k), (int, float)) for k in ("accuracy", "p50_ms", "size_mb")):
+            points.append(Point(variant, info["accuracy"], info["p50_ms"], info["size_mb"]))
+            rows[variant] = bench
+    front = {p.name for p in pareto_front(points)}
+    lines = [
+        "| variant | accuracy | in-scope | OOS recall | p50 ms | size MB | Pareto front | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for point in sorted(points, key=lambda p: p.p50_ms):
+        bench = rows[point.name]
+        info = bench.extra_info
+        profile = (bench.group or "").split(" ")[0] or "full"
+        lines.append(
+            f"| {point.name} | {_fmt(point.accuracy)} | {_fmt(info.get('in_scope_accuracy'))} | {_fmt(info.get('oos_recall'))} | "
+            f"{point.p50_ms:.2f} | {point.size_mb:.1f} | {'yes' if point.name in front else ''} | "
+            f"`pytest \"{bench.fullname}\" --profile {profile}` |"
+        )
     return "\n".join(lines)
 
 
@@ -184,6 +211,13 @@ def _markdown(current: SavedRun, history: list[SavedRun], files: ReportFiles) ->
             perf_table(current),
             "",
             f"![accuracy vs latency]({files.scatter.name})",
+            "",
+            "## Trade-off: the Pareto front of accuracy, p50 latency and size",
+            "",
+            "A variant is on the front when no other variant is at least as accurate, as fast and as small,",
+            "and better on one of the three.",
+            "",
+            pareto_table(current),
             "",
             f"## Trend across {len(history)} run(s)",
             "",

@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# loss_fn(logits, labels, row_indices) -> scalar loss; row_indices index the training set.
-LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+# loss_fn(outputs, labels, row_indices, batch) -> scalar loss: `outputs` is the model's output
+# (logits, and hidden states or attentions when asked for), row_indices index the training set
+# and `batch` holds the input_ids and attention_mask the model was given.
+LossFn = Callable[[Any, "torch.Tensor", "torch.Tensor", dict], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,14 @@ def train_classifier(
     on_step: Callable[[int, int], dict | None] | None = None,
     on_epoch_end: Callable[[int], None] | None = None,
     description: str = "fine-tune",
+    forward_options: dict[str, bool] | None = None,
 ) -> PreTrainedModel:
     """Train `model` in place with AdamW and a linear warm-up/decay schedule.
 
     Args:
         loss_fn: the loss of a batch; cross-entropy when None.
+        forward_options: extra keyword arguments of the model's forward pass, e.g.
+            `{"output_hidden_states": True}` for a loss on hidden states.
         on_step: called after each optimizer step with (step, total_steps); may return a dict
             shown in the progress bar (e.g. the current sparsity).
         on_epoch_end: called with the epoch number (1-based) after each epoch; may raise to stop.
@@ -145,9 +150,9 @@ def train_classifier(
             for start in range(0, len(order), config.batch_size):
                 rows = order[start : start + config.batch_size]
                 batch = collate([encoded[i] for i in rows.tolist()], pad_id)
-                logits = model(**batch).logits
+                outputs = model(**batch, **(forward_options or {}))
                 y = targets[rows]
-                loss = loss_fn(logits, y, rows) if loss_fn else torch.nn.functional.cross_entropy(logits, y)
+                loss = loss_fn(outputs, y, rows, batch) if loss_fn else torch.nn.functional.cross_entropy(outputs.logits, y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

@@ -62,6 +62,14 @@ def registry(profile: Profile) -> dict[str, Variant]:
             description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
         ),
         Variant(
+            "distilled-layers",
+            (cut, replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
+                          train=profile.student_train, layers=profile.layer_loss)),
+            source=BASELINE,
+            description="the student trained with the KD loss plus hidden-state and attention losses "
+            "on mapped layers (TinyBERT-style)",
+        ),
+        Variant(
             "quantized", (TorchDynamicInt8(),), source="distilled", fp32_source="distilled",
             description="distilled + PyTorch dynamic int8 (nn.Linear)",
         ),

@@ -10,7 +10,7 @@ from saved_runs_support import make_run, write_run
 
 from compressors.cli import main
 from compressors.history import GATE_KEY, load_run, load_runs, save_run
-from compressors.report import TABLE_COLUMNS, accuracy_vs_latency_figure, perf_table, write_report
+from compressors.report import TABLE_COLUMNS, accuracy_vs_latency_figure, pareto_table, perf_table, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -91,3 +91,13 @@ def test_gate_and_report_import_no_heavy_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_pareto_table_marks_the_front_and_gives_each_variants_command(tmp_path) -> None:
+    variants = {"baseline": (10.0, 0.88, 90.0), "fast": (1.0, 0.85, 9.0), "dominated": (5.0, 0.84, 20.0)}
+    run = load_run(write_run(tmp_path / "run.json", make_run(1, variants=variants)))
+    rows = {row.split(" | ")[0].strip("| "): row.strip("| ").split(" | ") for row in pareto_table(run).splitlines()[2:]}
+    assert list(rows) == ["fast", "dominated", "baseline"]  # fastest first
+    assert [rows[v][6] for v in rows] == ["yes", "", "yes"]
+    profile = run.benchmarks["fast"].group.split(" ")[0]
+    assert rows["fast"][7] == f'`pytest "benchmarks/test_variants.py::test_variant[fast]" --profile {profile}`'
