@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, str] = {
     "gate": "compressors.gate",
     "report": "compressors.report",
     "prune-sweep": "compressors.pruning_sweep",
+    "trim-report": "compressors.trim_report",
 }
 
 

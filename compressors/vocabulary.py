@@ -70,6 +70,28 @@ def kept_token_ids(tokenizer, texts: Sequence[str], config: TrimVocabulary) -> l
     return sorted(kept)
 
 
+@dataclass(frozen=True)
+class DroppedShare:
+    """How much of some texts a trimmed vocabulary no longer covers with their original pieces."""
+
+    texts: int
+    texts_with_dropped: float  # share of texts containing at least one dropped id
+    tokens_dropped: float  # share of all (non-special) tokens that are dropped ids
+
+
+def dropped_share(tokenizer, kept_ids: Iterable[int], texts: Sequence[str]) -> DroppedShare:
+    """The share of `texts` (and of their tokens) that use an id outside `kept_ids`."""
+    kept = set(kept_ids)
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+    tokens = sum(len(ids) for ids in encoded)
+    dropped = [sum(i not in kept for i in ids) for ids in encoded]
+    return DroppedShare(
+        texts=len(encoded),
+        texts_with_dropped=sum(n > 0 for n in dropped) / len(encoded) if encoded else 0.0,
+        tokens_dropped=sum(dropped) / tokens if tokens else 0.0,
+    )
+
+
 def trimmed_tokenizer(tokenizer, kept_ids: Iterable[int]):
     """A BERT tokenizer over the kept pieces, producing the new (dense) ids directly."""
     from transformers import BertTokenizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests_support import copy_as_artifact
 
-from compressors.vocabulary import TrimVocabulary, kept_token_ids, trim_vocabulary, trimmed_tokenizer
+from compressors.vocabulary import TrimVocabulary, dropped_share, kept_token_ids, trim_vocabulary, trimmed_tokenizer
 
 TRAIN = ["transfer money to my savings account", "what is the weather today", "book a table for two"]
 
@@ -68,3 +68,22 @@ def test_trim_step_round_trips_with_the_same_logits(tiny_checkpoint, tmp_path, c
 def test_bad_settings() -> None:
     with pytest.raises(ValueError, match="min_count must be >= 1"):
         TrimVocabulary(min_count=0)
+
+
+def test_dropped_share_counts_texts_and_tokens_outside_the_kept_ids(tokenizer) -> None:
+    kept = kept_token_ids(tokenizer, TRAIN, TrimVocabulary(spelling_pieces=False))
+    share = dropped_share(tokenizer, kept, ["book a table", "book a zimbabwe table", "what is the zimbabwe weather"])
+    assert share.texts == 3 and share.texts_with_dropped == pytest.approx(2 / 3)
+    assert share.tokens_dropped == pytest.approx(2 / 12)  # "zimbabwe" twice among 3 + 4 + 5 tokens
+    assert dropped_share(tokenizer, kept, TRAIN).texts_with_dropped == 0.0
+    assert dropped_share(tokenizer, kept, []).texts == 0
+
+
+def test_trim_report_lists_each_split_and_its_out_of_scope_queries(capsys) -> None:
+    from compressors.cli import main
+
+    assert main(["trim-report", "--profile", "small"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("TrimVocabulary keeps ") and "| test out-of-scope | 10 |" in out
+    assert main(["trim-report", "--profile", "smal"]) == 2
+    assert "did you mean 'small'" in capsys.readouterr().err
