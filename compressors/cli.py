@@ -16,6 +16,11 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+def add_subcommand(subparsers: argparse._SubParsersAction, name: str, summary: str, doc: str | None) -> argparse.ArgumentParser:
+    """A subcommand's parser: `summary` in `compressors --help`, the module docstring in its own."""
+    return subparsers.add_parser(name, help=summary, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compressors", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from compressors.budgets import load_gate_tolerances
+from compressors.cli import add_subcommand
 from compressors.history import (
     GATE_KEY,
     HistoryError,
@@ -165,11 +166,8 @@ def gate(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "gate",
-        help="fail on a regression against the latest passing saved run; save the run only if it passes",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_subcommand(
+        subparsers, "gate", "fail on a regression against the latest passing saved run; save the run only if it passes", __doc__
     )
     parser.add_argument("run", type=Path, help="the current run: the JSON of `pytest benchmarks --benchmark-json FILE`")
     parser.add_argument("--storage", type=Path, required=True, help="pytest-benchmark storage of passing runs, e.g. .benchmarks")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compressors.artifacts import default_cache_dir
+from compressors.cli import add_subcommand
 from compressors.pruning import METHODS
 
 if TYPE_CHECKING:
@@ -167,11 +168,8 @@ def write_sweep(points: Sequence[SweepPoint], out: Path, profile: str, source: s
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "prune-sweep",
-        help="accuracy vs sparsity of magnitude and movement pruning (table + plot)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_subcommand(
+        subparsers, "prune-sweep", "accuracy vs sparsity of magnitude and movement pruning (table + plot)", __doc__
     )
     parser.add_argument("--profile", default="full", help="suite profile (default: full; 'small' for a quick check)")
     parser.add_argument("--out", type=Path, required=True, help=f"directory for {MARKDOWN} and {PLOT}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compressors.cli import add_subcommand
 from compressors.history import HistoryError, SavedRun, load_runs, write_atomic
 from compressors.pareto import Point, pareto_front
 from compressors.regression import typical_ratio
@@ -174,11 +175,8 @@ def write_report(runs: list[SavedRun], out: Path, current_variant: str | None = 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="Markdown table, accuracy-vs-latency chart and trends from saved runs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_subcommand(
+        subparsers, "report", "Markdown table, accuracy-vs-latency chart and trends from saved runs", __doc__
     )
     parser.add_argument("sources", nargs="+", type=Path, help="saved run JSON files and/or pytest-benchmark storage directories")
     parser.add_argument("--out", type=Path, required=True, help="directory for report.md, accuracy_vs_latency.png and trend.png")

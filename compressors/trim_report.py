@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from compressors.cli import add_subcommand
 from compressors.vocabulary import DroppedShare, TrimVocabulary, dropped_share, kept_token_ids
 
 
@@ -49,11 +50,8 @@ def format_report(kept: int, vocabulary: int, shares: dict[str, DroppedShare]) -
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "trim-report",
-        help="how many queries a vocabulary trimmed to the training split would re-spell",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_subcommand(
+        subparsers, "trim-report", "how many queries a vocabulary trimmed to the training split would re-spell", __doc__
     )
     parser.add_argument("--profile", default="full", help="suite profile (default: full)")
     parser.add_argument("--min-count", type=int, default=1, help="TrimVocabulary.min_count (default 1)")
