@@ -17,7 +17,7 @@ from compressors.cli import add_subcommand
 from compressors.vocabulary import DroppedShare, TrimVocabulary, dropped_share, kept_token_ids
 
 
-def trim_report(profile, config: TrimVocabulary = TrimVocabulary()) -> tuple[int, int, dict[str, DroppedShare]]:
+def trim_report(profile, config: TrimVocabulary) -> tuple[int, int, dict[str, DroppedShare]]:
     """(kept ids, vocabulary size, {split or "<split> out-of-scope": share}) for a profile."""
     from compressors.data import LABEL, TEXT, load_data
     from compressors.models import load_tokenizer
@@ -55,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--profile", default="full", help="suite profile (default: full)")
     parser.add_argument("--min-count", type=int, default=1, help="TrimVocabulary.min_count (default 1)")
+    parser.add_argument("--keep-frequent", type=int, default=0, help="TrimVocabulary.keep_frequent (default 0)")
     parser.set_defaults(func=_main)
 
 
@@ -63,7 +64,7 @@ def _main(args: argparse.Namespace) -> int:
 
     try:
         profile = get_profile(args.profile)
-        config = TrimVocabulary(min_count=args.min_count)
+        config = TrimVocabulary(min_count=args.min_count, keep_frequent=args.keep_frequent)
     except ValueError as error:
         print(f"compressors trim-report: error: {error}", file=sys.stderr)
         return 2

@@ -12,16 +12,17 @@ subset, so the longest match WordPiece found before is still the longest match.
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from compressors.artifacts import Artifact, Built
 from compressors.models import TORCH_KIND, save_classifier
-from compressors.recipes import BuildContext
+from compressors.recipes import OMIT_WHEN_DEFAULT, BuildContext
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,15 @@ class TrimVocabulary:
         min_count: least number of occurrences in the training split for an id to be kept.
         spelling_pieces: also keep every character (word-initial and `##` form) seen in the
             training text or in printable ASCII, so no word of such characters becomes [UNK].
+        keep_frequent: also keep the first `keep_frequent` multi-character pieces in id order.
+            BERT's WordPiece vocabularies list pieces by corpus frequency after the single
+            characters, so these are the commonest words, which then keep their own embedding
+            when a query outside the training split uses them.
     """
 
     min_count: int = 1
     spelling_pieces: bool = True
+    keep_frequent: int = field(default=0, metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "trim-vocabulary"
     VERSION: ClassVar[str] = "1"
@@ -43,6 +49,8 @@ class TrimVocabulary:
     def __post_init__(self) -> None:
         if self.min_count < 1:
             raise ValueError(f"TrimVocabulary.min_count must be >= 1, got {self.min_count}")
+        if self.keep_frequent < 0:
+            raise ValueError(f"TrimVocabulary.keep_frequent must be >= 0, got {self.keep_frequent}")
 
 
 def _require_wordpiece(tokenizer) -> None:
@@ -60,6 +68,13 @@ def kept_token_ids(tokenizer, texts: Sequence[str], config: TrimVocabulary) -> l
     counts = Counter(i for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"] for i in ids)
     kept = {i for i, n in counts.items() if n >= config.min_count}
     kept |= set(tokenizer.all_special_ids)
+    if config.keep_frequent:
+        specials = set(tokenizer.all_special_tokens)
+        words = (
+            i for piece, i in sorted(vocab.items(), key=lambda item: item[1])
+            if len(piece.removeprefix("##")) > 1 and piece not in specials and not piece.startswith("[unused")
+        )
+        kept.update(itertools.islice(words, config.keep_frequent))
     if config.spelling_pieces:
         normalizer = tokenizer.backend_tokenizer.normalizer
         characters = set(string.printable.strip()) | {c for text in texts for c in normalizer.normalize_str(text)}

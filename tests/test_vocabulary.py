@@ -87,3 +87,19 @@ def test_trim_report_lists_each_split_and_its_out_of_scope_queries(capsys) -> No
     assert out.startswith("TrimVocabulary keeps ") and "| test out-of-scope | 10 |" in out
     assert main(["trim-report", "--profile", "smal"]) == 2
     assert "did you mean 'small'" in capsys.readouterr().err
+
+
+def test_keep_frequent_adds_the_commonest_words_of_the_vocabulary(tokenizer) -> None:
+    from compressors.recipes import describe
+
+    plain = set(kept_token_ids(tokenizer, TRAIN, TrimVocabulary()))
+    frequent = set(kept_token_ids(tokenizer, TRAIN, TrimVocabulary(keep_frequent=10)))
+    added = tokenizer.convert_ids_to_tokens(sorted(frequent - plain))
+    assert plain < frequent and len(frequent - plain) <= 10
+    assert {"of", "and", "in", "was", "he", "as"} <= set(added)  # BERT's commonest pieces, not in TRAIN
+    assert not any(piece.startswith("[") or len(piece.removeprefix("##")) == 1 for piece in added)
+    trimmed = trimmed_tokenizer(tokenizer, sorted(frequent))
+    assert trimmed.tokenize("he was in") == ["he", "was", "in"]  # whole words, not re-spelled
+    assert "keep_frequent" not in describe(TrimVocabulary())
+    with pytest.raises(ValueError, match="keep_frequent must be >= 0"):
+        TrimVocabulary(keep_frequent=-1)
