@@ -51,6 +51,7 @@ def registry(profile: Profile) -> dict[str, Variant]:
     """All variants of a profile, in build order (sources before the variants built on them)."""
     cut = CutLayers(profile.student_layers)
     teacher = FineTune(checkpoint=profile.checkpoint, layers=profile.teacher_layers, train=profile.teacher_train)
+    ort_int8 = (OnnxExport(), OrtOptimize(), OrtDynamicInt8())  # torch model -> optimized ONNX Runtime int8
     variants = [
         Variant(BASELINE, (teacher,), description="fine-tuned checkpoint (the teacher)"),
         Variant(
@@ -97,7 +98,7 @@ def registry(profile: Profile) -> dict[str, Variant]:
             known_shortfall="accuracy: torch dynamic int8 of the 6-layer teacher loses 0.67 points (limit 0.5)",
         ),
         Variant(
-            "baseline-ort-quantized", (OnnxExport(), OrtOptimize(), OrtDynamicInt8()), source=BASELINE,
+            "baseline-ort-quantized", ort_int8, source=BASELINE,
             fp32_source=BASELINE, description="baseline through ONNX, ORT optimizer and ORT dynamic int8",
         ),
         Variant(
@@ -109,7 +110,7 @@ def registry(profile: Profile) -> dict[str, Variant]:
             "frontier",
             # 5,000 frequent pieces: about 2,500 ids beyond the training ones, what the size budget
             # (0.10 of the baseline) leaves room for at one int8 byte per weight.
-            (TrimVocabulary(keep_frequent=5000), OnnxExport(), OrtOptimize(), OrtDynamicInt8()),
+            (TrimVocabulary(keep_frequent=5000), *ort_int8),
             source="distilled",
             fp32_source="distilled",
             description="distilled, vocabulary trimmed to the training ids + spelling pieces + 5,000 frequent "
@@ -119,7 +120,7 @@ def registry(profile: Profile) -> dict[str, Variant]:
         ),
         Variant(
             "frontier-training-ids",
-            (TrimVocabulary(), OnnxExport(), OrtOptimize(), OrtDynamicInt8()),
+            (TrimVocabulary(), *ort_int8),
             source="distilled",
             fp32_source="distilled",
             description="frontier keeping only the training ids + spelling pieces (no frequent pieces)",
@@ -132,9 +133,7 @@ def registry(profile: Profile) -> dict[str, Variant]:
                 # text, so the student's tokenizer may differ from the teacher's).
                 replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
                         train=profile.frontier_train, same_tokenizer=False),
-                OnnxExport(),
-                OrtOptimize(),
-                OrtDynamicInt8(),
+                *ort_int8,
             ),
             source="distilled",
             fp32_source="distilled",
