@@ -13,14 +13,18 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from compressors.environment import cpu_model_and_flags, library_versions
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,31 @@ def cache_key(recipe: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def artifact_key(name: str, recipe: dict[str, Any]) -> str:
+    """The cache key (and directory name) of what `recipe` produces: a readable prefix and a hash."""
+    return f"{name}-{cache_key(recipe)}"
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    """One artifact this process used: found in the cache, or built (and how long that took)."""
+
+    key: str
+    step: str
+    status: str  # "cached" or "built"
+    seconds: float = 0.0
+
+
+def build_environment() -> dict[str, Any]:
+    """What a manifest records of the machine that built an artifact (not part of its key)."""
+    return {
+        "python": platform.python_version(),
+        "versions": library_versions(),
+        "cpu_model": cpu_model_and_flags()[0],
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -88,6 +117,7 @@ class ArtifactCache:
         self.root = Path(root)
         self.rebuild = rebuild
         self._rebuilt: set[str] = set()
+        self.events: list[CacheEvent] = []
         self.root.mkdir(parents=True, exist_ok=True)
 
     def get_or_build(
@@ -100,13 +130,16 @@ class ArtifactCache:
             recipe: everything that determines the result; its hash is the key.
             build: writes the artifact's files into the empty directory it is given.
         """
-        key = f"{name}-{cache_key(recipe)}"
+        key = artifact_key(name, recipe)
         final = self.root / key
         with FileLock(str(self.root / f"{key}.lock")):
             force = self.rebuild and key not in self._rebuilt
             if not force:
                 artifact = self.load(final)
                 if artifact is not None:
+                    if not any(e.key == key for e in self.events):
+                        logger.info("cached %s", key)
+                        self.events.append(CacheEvent(key, name, "cached"))
                     return artifact
             if final.exists():
                 logger.warning("discarding %s artifact %s", "stale" if force else "invalid", final)
@@ -116,8 +149,10 @@ class ArtifactCache:
                 shutil.rmtree(leftover, ignore_errors=True)
             logger.info("building %s", key)
             staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
+            started = time.monotonic()
             try:
                 built = build(staging)
+                seconds = time.monotonic() - started
                 files = {
                     str(p.relative_to(staging)): file_sha256(p)
                     for p in sorted(staging.rglob("*"))
@@ -125,13 +160,18 @@ class ArtifactCache:
                 }
                 if not files:
                     raise RuntimeError(f"build of {key} wrote no files")
-                manifest = {"key": key, "kind": built.kind, "recipe": recipe, "meta": built.meta, "files": files}
+                manifest = {
+                    "key": key, "kind": built.kind, "recipe": recipe, "meta": built.meta, "files": files,
+                    "build_seconds": round(seconds, 1), "built_with": build_environment(),
+                }
                 (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
                 os.replace(staging, final)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             self._rebuilt.add(key)
+            self.events.append(CacheEvent(key, name, "built", seconds))
+            logger.info("built %s in %s", key, format_duration(seconds))
             artifact = self.load(final)
             if artifact is None:  # pragma: no cover - only if the disk changed under us
                 raise RuntimeError(f"artifact {final} failed verification right after its build")
@@ -160,3 +200,12 @@ class ArtifactCache:
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("artifact %s: unreadable manifest (%s)", path, error)
             return None
+
+
+def format_duration(seconds: float) -> str:
+    """`1 h 02 min`, `4 min 05 s` or `12.3 s`."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{seconds:.1f} s"

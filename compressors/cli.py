@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
-# subcommand -> module defining `register(subparsers)`, which adds the parser and sets `func`.
-SUBCOMMANDS: dict[str, str] = {
-    "gate": "compressors.gate",
-    "report": "compressors.report",
-    "prune-sweep": "compressors.pruning_sweep",
-    "trim-report": "compressors.trim_report",
-}
+from compressors.commands import gate, lock, prune_sweep, report, trim_report, verify
 
-
-def add_subcommand(subparsers: argparse._SubParsersAction, name: str, summary: str, doc: str | None) -> argparse.ArgumentParser:
-    """A subcommand's parser: `summary` in `compressors --help`, the module docstring in its own."""
-    return subparsers.add_parser(name, help=summary, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+# Each module has NAME, SUMMARY, a docstring (its --help), configure(parser) and run(args) -> exit code.
+COMMANDS = (gate, report, lock, verify, prune_sweep, trim_report)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compressors", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in SUBCOMMANDS.values():
-        importlib.import_module(module).register(subparsers)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.NAME, help=command.SUMMARY, description=command.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        command.configure(sub)
+        sub.set_defaults(handler=command.run)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    return int(args.handler(args) or 0)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Every loader returns a `datasets.DatasetDict` with `train`/`validation`/`test` splits, a string
 column `text` and a `ClassLabel` column `intent`, whatever the source's own column names are.
+A source with no validation split gets one: a stratified, seeded fraction of the training rows.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+import random
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,12 +25,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+REQUIRED_SPLITS = ("train", "test")
 TEXT = "text"
 LABEL = "intent"
 CLINC_HUB_NAME = "clinc_oos"
 CLINC_CONFIG = "plus"
 CLINC_OOS_LABEL = "oos"
-FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "clinc150"
+# The vendored copy: the repository's fixtures/clinc150, shipped as the package data `compressors.fixtures`.
+FIXTURE_DIR = Path(str(resources.files("compressors.fixtures") / "clinc150"))
 # The vendored file's keys, in the order the Hub concatenates them into each split.
 _CLINC_PARTS = {
     "train": ("train", "oos_train"),
@@ -47,12 +52,15 @@ class DataConfig:
     Attributes:
         hub_name: a Hub data set name (default CLINC150); ignored when files are given.
         hub_config: the Hub data set's configuration name.
-        files: split name -> CSV or JSON Lines file; needs all of train/validation/test.
+        files: split name -> CSV or JSON Lines file: train and test, and validation if you have one.
         text_column: the source's text column.
         label_column: the source's label column (strings or ClassLabel ids).
         oos_label: the out-of-scope class name, or "" when the data set has none.
         per_class: split name -> keep at most this many rows of each class (a stratified,
             order-preserving slice); empty keeps everything.
+        validation_fraction: when the source has no validation split, this fraction of each
+            class's training rows is held out as one (stratified, at least one row per class).
+        split_seed: seed of that hold-out.
     """
 
     hub_name: str = CLINC_HUB_NAME
@@ -62,12 +70,16 @@ class DataConfig:
     label_column: str = LABEL
     oos_label: str = CLINC_OOS_LABEL
     per_class: dict[str, int] = field(default_factory=dict)
+    validation_fraction: float = 0.1
+    split_seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.files and set(self.files) != set(SPLITS):
+        if self.files and not (set(REQUIRED_SPLITS) <= set(self.files) <= set(SPLITS)):
             raise DataError(
-                f"data files must name exactly the splits {list(SPLITS)}; got {sorted(self.files)}"
+                f"data files must name the splits train and test, and may name validation; got {sorted(self.files)}"
             )
+        if not 0 < self.validation_fraction < 1:
+            raise DataError(f"validation_fraction must be a fraction in (0, 1), e.g. 0.1; got {self.validation_fraction!r}")
         for split, count in self.per_class.items():
             if split not in SPLITS:
                 raise DataError(f"per_class names unknown split {split!r}; expected one of {SPLITS}")
@@ -84,7 +96,17 @@ class DataConfig:
             "label_column": self.label_column,
             "oos_label": self.oos_label,
             "per_class": dict(sorted(self.per_class.items())),
+            **({} if self.has_validation else {"validation": self.holdout_description}),
         }
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the source names a validation split (CLINC150 and Hub data sets are checked on load)."""
+        return not self.files or "validation" in self.files
+
+    @property
+    def holdout_description(self) -> str:
+        return f"held out {self.validation_fraction:.0%} of each class's training rows (stratified, seed {self.split_seed})"
 
 
 def load_data(config: DataConfig = DataConfig()) -> DatasetDict:
@@ -95,6 +117,10 @@ def load_data(config: DataConfig = DataConfig()) -> DatasetDict:
         data = load_clinc150()
     else:
         data = load_hub(config.hub_name, config.hub_config, config.text_column, config.label_column)
+    if "validation" not in data:
+        data = hold_out_validation(data, config.validation_fraction, config.split_seed)
+        logger.info("data: no validation split; %s: %d train, %d validation rows",
+                    config.holdout_description, len(data["train"]), len(data["validation"]))
     if config.oos_label and config.oos_label not in data["train"].features[LABEL].names:
         raise DataError(
             f"out-of-scope label {config.oos_label!r} is not a class of the data set; "
@@ -135,13 +161,14 @@ def load_vendored_clinc150(fixture_dir: Path = FIXTURE_DIR) -> DatasetDict:
 
 
 def load_hub(name: str, config_name: str, text_column: str, label_column: str) -> DatasetDict:
-    """A Hub data set, renamed to the suite's schema."""
-    from datasets import ClassLabel, load_dataset
+    """A Hub data set, renamed to the suite's schema (its validation split may be missing)."""
+    from datasets import ClassLabel, DatasetDict, load_dataset
 
     data = load_dataset(name, config_name or None)
-    missing = [s for s in SPLITS if s not in data]
+    missing = [s for s in REQUIRED_SPLITS if s not in data]
     if missing:
         raise DataError(f"Hub data set {name!r} has no split(s) {missing}; it has {list(data)}")
+    data = DatasetDict({split: data[split] for split in SPLITS if split in data})
     data = data.select_columns([text_column, label_column])
     if text_column != TEXT:
         data = data.rename_column(text_column, TEXT)
@@ -153,15 +180,16 @@ def load_hub(name: str, config_name: str, text_column: str, label_column: str) -
 
 
 def load_files(files: dict[str, str], text_column: str, label_column: str) -> DatasetDict:
-    """CSV or JSON Lines files, one per split; classes are those of the training file, sorted."""
+    """CSV or JSON Lines files, one per split given; classes are those of the training file, sorted."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    rows = {split: read_rows(Path(files[split]), text_column, label_column) for split in SPLITS}
+    given = [split for split in SPLITS if split in files]
+    rows = {split: read_rows(Path(files[split]), text_column, label_column) for split in given}
     names = sorted({label for _, label, _ in rows["train"]})
     index = {name: i for i, name in enumerate(names)}
     features = Features({TEXT: Value("string"), LABEL: ClassLabel(names=names)})
     splits = {}
-    for split in SPLITS:
+    for split in given:
         for _, label, where in rows[split]:
             if label not in index:
                 raise DataError(
@@ -223,6 +251,36 @@ def _jsonl_records(path: Path):
             if not isinstance(record, dict):
                 raise DataError(f"{path}, row {line}: expected a JSON object, got {type(record).__name__}")
             yield line, record
+
+
+def hold_out_validation(data: DatasetDict, fraction: float, seed: int) -> DatasetDict:
+    """Split a validation set off the training split: `fraction` of each class's rows (at least one), seeded.
+
+    Both parts keep the training file's row order. A class with fewer than two training rows
+    cannot give a row to each part: such classes are an error that names them.
+    """
+    from datasets import DatasetDict
+
+    labels = data["train"][LABEL]
+    names = data["train"].features[LABEL].names
+    by_class: dict[int, list[int]] = {}
+    for row, label in enumerate(labels):
+        by_class.setdefault(label, []).append(row)
+    too_few = sorted(names[c] for c, rows in by_class.items() if len(rows) < 2)
+    if too_few:
+        raise DataError(
+            f"cannot hold out a validation split: {len(too_few)} class(es) have fewer than 2 training rows "
+            f"({', '.join(map(repr, too_few[:10]))}{', ...' if len(too_few) > 10 else ''}); add rows or give a validation file"
+        )
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for label in sorted(by_class):
+        rows = by_class[label]
+        count = min(len(rows) - 1, max(1, round(len(rows) * fraction)))
+        held.update(rng.sample(rows, count))
+    validation = sorted(held)
+    train = [row for row in range(len(labels)) if row not in held]
+    return DatasetDict({"train": data["train"].select(train), "validation": data["train"].select(validation), "test": data["test"]})
 
 
 def stratified_slice(data: DatasetDict, per_class: dict[str, int]) -> DatasetDict:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from compressors.data import DataConfig
-from compressors.distillation import Distill
-from compressors.harness import HarnessConfig
-from compressors.layer_distillation import LayerLoss, uniform_pairs
-from compressors.models import DEFAULT_CHECKPOINT
-from compressors.pruning import Prune
-from compressors.search import SearchDistill, SearchSpace
-from compressors.training import TrainConfig
+from compressors.formats.checkpoints import DEFAULT_CHECKPOINT
+from compressors.measure.harness import HarnessConfig
+from compressors.measure.paired import PairedConfig
+from compressors.steps.distill import Distill
+from compressors.steps.distill_layers import LayerLoss, uniform_pairs
+from compressors.steps.prune import Prune
+from compressors.steps.search import SearchDistill, SearchSpace
+from compressors.steps.training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,10 @@ class Profile:
     name: str
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: str = DEFAULT_CHECKPOINT
+    # A classifier the user fine-tuned: the baseline as it is, instead of fine-tuning `checkpoint`.
+    baseline_model: str = ""
     teacher_layers: tuple[int, ...] = ()
+    # The layers the students keep; empty keeps one layer in two of whatever depth the teacher has.
     teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5))
     student_layers: tuple[int, ...] = (0, 2, 4)
     student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8))
@@ -62,7 +64,10 @@ SMALL = Profile(
     layer_loss=LayerLoss(pairs=uniform_pairs(1, 2), hidden_weight=3.0, attention_weight=1.0),
     calibration_size=32,
     frontier_train=_SMALL_TRAIN,
-    harness=HarnessConfig(latency_queries=50, warmup_rounds=5, rounds=60, agreement_sample=50),
+    harness=HarnessConfig(
+        latency_queries=50, warmup_rounds=5, rounds=60, agreement_sample=50,
+        paired=PairedConfig(pairs=20, block_calls=10, warm_calls=2), attention_pairs=4,
+    ),
     pruning=Prune(train=_SMALL_TRAIN),
 )
 
@@ -76,42 +81,3 @@ def get_profile(name: str) -> Profile:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown profile {name!r}{hint}; known profiles: {sorted(PROFILES)}")
     return PROFILES[name]
-
-
-_USER_KEYS = {"data": {f.name for f in fields(DataConfig)}, "model": {"checkpoint"}}
-
-
-def apply_user_config(profile: Profile, path: Path) -> Profile:
-    """Override a profile's data and checkpoint from a TOML file with `[data]` and `[model]` tables.
-
-    Example::
-
-        [data]
-        files = {train = "train.csv", validation = "val.csv", test = "test.csv"}
-        text_column = "utterance"
-        label_column = "label"
-        oos_label = ""          # no out-of-scope class
-
-        [model]
-        checkpoint = "bert-base-uncased"
-    """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"suite config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML ({error})") from None
-    for table, values in raw.items():
-        if table not in _USER_KEYS:
-            raise ValueError(f"{path}: unknown table [{table}]; expected {sorted(_USER_KEYS)}")
-        unknown = set(values) - _USER_KEYS[table]
-        if unknown:
-            raise ValueError(f"{path}: [{table}] has unknown key(s) {sorted(unknown)}; known: {sorted(_USER_KEYS[table])}")
-    data_values = raw.get("data", {})
-    if "files" in data_values:
-        base = path.parent
-        data_values = {**data_values, "files": {k: str((base / v).resolve()) for k, v in data_values["files"].items()}}
-    data = replace(profile.data, **data_values) if data_values else profile.data
-    checkpoint = raw.get("model", {}).get("checkpoint", profile.checkpoint)
-    return replace(profile, data=data, checkpoint=checkpoint)

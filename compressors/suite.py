@@ -1,6 +1,6 @@
-"""What the benchmark suite does for each variant, outside pytest: build, load, measure, compare.
+"""What the benchmark suite does for each variant, outside pytest: build, load, measure, judge.
 
-`benchmarks/` wires this into pytest-benchmark; the report and the CLI reuse it.
+`compressors.pytest_plugin` wires this into pytest-benchmark; the prune sweep and the lock reuse it.
 """
 
 from __future__ import annotations
@@ -9,26 +9,31 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from compressors.artifacts import Artifact, ArtifactCache
-from compressors.budgets import Budget, Violation, check_budget
 from compressors.data import LABEL, TEXT, fingerprint, load_data
-from compressors.harness import (
+from compressors.measure.budgets import Budget, Check, judge
+from compressors.measure.figures import BASELINE, Figures
+from compressors.measure.harness import (
     batch_agreement,
-    evaluate,
     latency_query_set,
     latency_summary,
-    measure_interleaved,
     measure_latency,
     measure_throughput,
+    predict_batched,
+    predict_single,
 )
-from compressors.metrics import IntentMetrics
-from compressors.predictors import Predictor, load_predictor
+from compressors.measure.metrics import IntentMetrics, intent_metrics
+from compressors.measure.paired import PairedConfig, measure_paired, paired_speedup
+from compressors.measure.predictors import TORCH_SERVED_KINDS, Predictor, load_predictor
 from compressors.profiles import Profile
-from compressors.recipes import BuildContext, build_chain
-from compressors.variants import BASELINE, Variant, check_variant_name, registry
+from compressors.steps.base import BuildContext, build_chain, resolve_device
+from compressors.variants import Variant, check_variant_name, registry
 
 logger = logging.getLogger(__name__)
 
@@ -40,71 +45,29 @@ TEST_SLOWDOWN_ENV = "COMPRESSORS_TEST_SLOWDOWN"
 
 @dataclass(frozen=True)
 class Quality:
-    """Accuracy figures of one variant on the test split, and its batching agreement."""
+    """Accuracy figures of one variant on the test split, on its timed path.
+
+    Attributes:
+        metrics: accuracy, in-scope accuracy, OOS recall on the timed path.
+        path: "batch size 1" (int8 variants: the path a server runs and the suite times) or "batched".
+        batched_accuracy: accuracy of batched predictions when the path is batch size 1, else NaN.
+        agreement: share of queries whose batched prediction equals the batch-size-1 one (the
+            whole split for int8 variants, a sample for float ones).
+    """
 
     metrics: IntentMetrics
+    path: str
+    batched_accuracy: float
     agreement: float
-
-
-@dataclass
-class Figures:
-    """Everything measured for one variant; `as_extra_info` gives the saved JSON's keys."""
-
-    variant: str
-    quality: Quality
-    size_bytes: int
-    latency: dict[str, float]
-    throughput_qps: float
-    artifact: Artifact
-    speedup: float = float("nan")
-    size_ratio: float = float("nan")
-    accuracy_drop: float = float("nan")
-    accuracy_drop_vs_source: float = float("nan")
-    control_ratios: list[float] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-
-    def as_extra_info(self, threads: int, throughput_batch_size: int) -> dict:
-        m = self.quality.metrics
-        return {
-            "accuracy": m.accuracy,
-            "in_scope_accuracy": m.in_scope_accuracy,
-            "oos_recall": m.oos_recall,
-            "size_mb": self.size_bytes / 1e6,
-            "size_bytes": self.size_bytes,
-            "speedup": self.speedup,
-            "size_ratio": self.size_ratio,
-            "threads": threads,
-            "artifact": self.artifact.digest,
-            "artifact_key": self.artifact.key,
-            "batch_agreement": self.quality.agreement,
-            **self.latency,
-            "throughput_qps": self.throughput_qps,
-            "throughput_batch_size": throughput_batch_size,
-            **({"control_ratios": self.control_ratios} if self.control_ratios else {}),
-            **{f"meta_{k}": v for k, v in self.meta.items()},
-        }
-
-    def budget_figures(self) -> dict[str, float]:
-        m = self.quality.metrics
-        return {
-            "accuracy": m.accuracy,
-            "in_scope_accuracy": m.in_scope_accuracy,
-            "oos_recall": m.oos_recall,
-            "accuracy_drop": self.accuracy_drop,
-            "accuracy_drop_vs_source": self.accuracy_drop_vs_source,
-            "size_mb": self.size_bytes / 1e6,
-            "size_ratio": self.size_ratio,
-            "speedup": self.speedup,
-            "p50_ms": self.latency["p50_ms"],
-            "batch_agreement": self.quality.agreement,
-        }
 
 
 class Suite:
     """Builds and measures the variants of one profile, remembering what it measured."""
 
-    def __init__(self, profile: Profile, cache_dir: Path, rebuild: bool = False) -> None:
+    def __init__(self, profile: Profile, cache_dir: Path, rebuild: bool = False, device: str = "auto",
+                 plan_only: bool = False, clock: Callable[[], float] = time.perf_counter) -> None:
         self.profile = profile
+        self.clock = clock
         self.harness = profile.harness
         self.data = load_data(profile.data)
         self.context = BuildContext(
@@ -113,6 +76,8 @@ class Suite:
             data_key=fingerprint(self.data),
             oos_label=profile.data.oos_label,
             resolver=self.artifact,
+            device=resolve_device(device),
+            plan_only=plan_only,
         )
         self.variants: dict[str, Variant] = registry(profile)
         self.test = self.data["test"]
@@ -122,9 +87,10 @@ class Suite:
         self.queries = latency_query_set(self.test[TEXT], self.harness.latency_queries)
         self._artifacts: dict[str, Artifact] = {}
         self._predictors: dict[str, Predictor] = {}
+        self._serving: dict[str, dict] = {}
         self._quality: dict[str, Quality] = {}
         self.figures: dict[str, Figures] = {}
-        self.slowdown = parse_slowdown(os.environ.get(TEST_SLOWDOWN_ENV, ""))
+        self.slowdown = parse_slowdown(os.environ.get(TEST_SLOWDOWN_ENV, ""), self.variants)
         if self.slowdown:
             logger.warning("%s is set: test-only slow-down of %s", TEST_SLOWDOWN_ENV, self.slowdown)
 
@@ -137,75 +103,116 @@ class Suite:
         return self._artifacts[name]
 
     def predictor(self, name: str) -> Predictor:
+        """The variant's predictor as a server would hold it (torch: the faster attention kernel)."""
         if name not in self._predictors:
-            predictor = load_predictor(self.artifact(name), self.harness.threads)
+            artifact = self.artifact(name)
+            load = dict(threads=self.harness.threads, max_length=self.harness.max_length, ort_spinning=self.harness.ort_spinning)
+            if artifact.kind in TORCH_SERVED_KINDS:
+                predictor, serving = self._faster_attention(artifact, load)
+            else:
+                predictor, serving = load_predictor(artifact, **load), {"serving": "onnxruntime"}
             if name in self.slowdown:
-                predictor = _SlowedPredictor(predictor, self.slowdown[name])
-            self._predictors[name] = predictor
+                predictor = _SlowedPredictor(predictor, self.slowdown[name], self.clock)
+            self._predictors[name], self._serving[name] = predictor, serving
         return self._predictors[name]
 
+    def _faster_attention(self, artifact: Artifact, load: dict) -> tuple[Predictor, dict]:
+        """Load a torch artifact with sdpa and with eager attention, time both (paired), keep the faster."""
+        sdpa = load_predictor(artifact, attention="sdpa", **load)
+        eager = load_predictor(artifact, attention="eager", **load)
+        config = PairedConfig(pairs=self.harness.attention_pairs, block_calls=self.harness.paired.block_calls,
+                              warm_calls=self.harness.paired.warm_calls)
+        eager_vs_sdpa = paired_speedup(measure_paired(sdpa, eager, self.queries, config, self.clock)).estimate
+        chosen = "eager" if eager_vs_sdpa > 1 else "sdpa"
+        logger.info("%s: eager attention runs %.2fx as fast as sdpa; serving with %s", artifact.key, eager_vs_sdpa, chosen)
+        return (eager if chosen == "eager" else sdpa), {"serving": f"torch {chosen}", "eager_speedup_over_sdpa": eager_vs_sdpa}
+
     def quality(self, name: str) -> Quality:
-        """Test-split metrics (batched) and batched vs batch-size-1 agreement on a sample."""
+        """Test-split metrics on the variant's timed path, and batched vs batch-size-1 agreement."""
         if name not in self._quality:
             predictor = self.predictor(name)
-            metrics = evaluate(predictor, self.test[TEXT], self.test[LABEL], self.oos_id, self.harness.eval_batch_size)
-            sample = latency_query_set(self.test[TEXT], self.harness.agreement_sample)
-            agreement = batch_agreement(predictor, sample, self.harness.eval_batch_size)
-            self._quality[name] = Quality(metrics, agreement)
+            texts, labels = self.test[TEXT], np.asarray(self.test[LABEL])
+            batched = predict_batched(predictor, texts, self.harness.eval_batch_size)
+            if self.variants[name].quantizes:
+                single = predict_single(predictor, texts)
+                metrics = intent_metrics(single, labels, self.oos_id)
+                quality = Quality(metrics, "batch size 1", float((batched == labels).mean()), float((batched == single).mean()))
+            else:
+                sample = latency_query_set(texts, self.harness.agreement_sample)
+                agreement = batch_agreement(predictor, sample, self.harness.eval_batch_size)
+                quality = Quality(intent_metrics(batched, labels, self.oos_id), "batched", math.nan, agreement)
+            self._quality[name] = quality
         return self._quality[name]
 
-    def reference_p50(self, name: str) -> float:
-        """The p50 of a variant measured in this run, measuring it now if it was not yet."""
-        if name in self.figures:
-            return self.figures[name].latency["p50_ms"]
-        samples = measure_latency(self.predictor(name), self.queries, self.harness.rounds, self.harness.warmup_rounds)
+    def baseline_p50(self) -> float:
+        """The baseline's plain p50 in this run, measuring it now if its test has not run."""
+        if BASELINE in self.figures:
+            return self.figures[BASELINE].p50_ms
+        samples = measure_latency(self.predictor(BASELINE), self.queries, self.harness.rounds, self.harness.warmup_rounds, self.clock)
         return latency_summary(samples)["p50_ms"]
 
-    def record(self, name: str, latency_seconds: list[float]) -> Figures:
-        """Combine a variant's latency samples with its quality, size and throughput."""
-        artifact = self.artifact(name)
-        variant = self.variants[name]
-        predictor = self.predictor(name)
+    def record(self, name: str, latency_seconds: list[float], budget: Budget | None = None) -> tuple[Figures, list[Check]]:
+        """A variant's figures (its plain latency samples, quality, size, paired speed-up, ratios), judged by its budget."""
+        artifact, variant, predictor = self.artifact(name), self.variants[name], self.predictor(name)
+        quality, baseline_quality = self.quality(name), self.quality(BASELINE)
+        latency = latency_summary(latency_seconds)
+        if name == BASELINE:
+            speedup, ratios = paired_speedup([1.0, 1.0]), ()
+        else:
+            ratios = tuple(measure_paired(self.predictor(BASELINE), predictor, self.queries, self.harness.paired, self.clock))
+            speedup = paired_speedup(ratios, self.harness.paired.confidence)
+        size = artifact.deployed_bytes()
+        m, b = quality.metrics, baseline_quality.metrics
+        meta = {k: v for k, v in artifact.meta.items() if isinstance(v, (int, float, str))}
+        meta |= {k: v for k, v in self._serving[name].items() if k != "serving"}
+        if name in self.slowdown:
+            meta["test_slowdown"] = self.slowdown[name]
         figures = Figures(
             variant=name,
-            quality=self.quality(name),
-            size_bytes=artifact.deployed_bytes(),
-            latency=latency_summary(latency_seconds),
-            throughput_qps=measure_throughput(predictor, self.queries, self.harness.throughput_batch_size),
-            artifact=artifact,
-            meta={k: v for k, v in artifact.meta.items() if isinstance(v, (int, float, str))},
+            accuracy=m.accuracy,
+            in_scope_accuracy=m.in_scope_accuracy,
+            oos_recall=m.oos_recall,
+            accuracy_batched=quality.batched_accuracy,
+            accuracy_path=quality.path,
+            batch_agreement=quality.agreement,
+            size_bytes=size,
+            **latency,
+            speedup=speedup.estimate,
+            speedup_low=speedup.low,
+            speedup_high=speedup.high,
+            p50_ratio=1.0 if name == BASELINE else self.baseline_p50() / latency["p50_ms"],
+            paired_ratios=ratios,
+            size_ratio=size / self.artifact(BASELINE).deployed_bytes(),
+            accuracy_drop=b.accuracy - m.accuracy,
+            oos_recall_drop=b.oos_recall - m.oos_recall,
+            accuracy_drop_vs_source=(
+                self.quality(variant.fp32_source).metrics.accuracy - m.accuracy if variant.fp32_source else math.nan
+            ),
+            throughput_qps=measure_throughput(predictor, self.queries, self.harness.throughput_batch_size, clock=self.clock),
+            throughput_batch_size=self.harness.throughput_batch_size,
+            threads=self.harness.threads,
+            serving=self._serving[name]["serving"],
+            artifact=artifact.digest,
+            artifact_key=artifact.key,
+            meta=meta,
         )
-        if name in self.slowdown:
-            figures.meta["test_slowdown"] = self.slowdown[name]
+        checks = judge(name, budget, figures) if budget is not None else []
+        figures = replace(
+            figures,
+            violations=tuple(str(c) for c in checks if c.failed),
+            shortfalls=tuple(str(c) for c in checks if c.status == "short"),
+        )
         self.figures[name] = figures
-        baseline_p50 = self.reference_p50(BASELINE)
-        figures.speedup = baseline_p50 / figures.latency["p50_ms"]
-        figures.size_ratio = figures.size_bytes / self.artifact(BASELINE).deployed_bytes()
-        if name != BASELINE:
-            # The regression gate's latency evidence (compressors.regression): interleaved with the
-            # baseline, so it holds on a machine whose load changes between variants.
-            figures.control_ratios = measure_interleaved(
-                self.predictor(BASELINE), predictor, self.queries, self.harness.rounds, self.harness.warmup_rounds
-            )
-        figures.accuracy_drop = self.quality(BASELINE).metrics.accuracy - figures.quality.metrics.accuracy
-        if variant.fp32_source:
-            source_accuracy = self.quality(variant.fp32_source).metrics.accuracy
-            figures.accuracy_drop_vs_source = source_accuracy - figures.quality.metrics.accuracy
-        return figures
-
-    def violations(self, name: str, budget: Budget | None) -> list[Violation]:
-        if budget is None:
-            return []
-        return check_budget(name, budget, self.figures[name].budget_figures())
+        return figures, checks
 
 
-def parse_slowdown(value: str) -> dict[str, float]:
+def parse_slowdown(value: str, variants) -> dict[str, float]:
     """Parse `$COMPRESSORS_TEST_SLOWDOWN` ("variant=factor,..."); empty means off."""
     slowdown = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         name, _, text = item.partition("=")
         try:
-            variant, factor = check_variant_name(name.strip()), float(text)
+            variant, factor = check_variant_name(name.strip(), variants), float(text)
         except ValueError as error:
             raise ValueError(f"{TEST_SLOWDOWN_ENV}: {item!r}: {error}; expected e.g. 'distilled=1.5'") from None
         if not 1 <= factor < 100:
@@ -214,43 +221,31 @@ def parse_slowdown(value: str) -> dict[str, float]:
     return slowdown
 
 
-class _SlowedPredictor:
-    """Test-only: every call takes `factor` times as long, by busy-waiting (sleep is too coarse)."""
+def busy_wait(seconds: float) -> None:
+    """Spin for `seconds` of wall time (sleep is too coarse for sub-millisecond calls)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
-    def __init__(self, inner: Predictor, factor: float) -> None:
-        self.inner, self.factor = inner, factor
+
+class _SlowedPredictor:
+    """Test-only: every call takes `factor` times as long as the inner predictor's call."""
+
+    def __init__(self, inner: Predictor, factor: float, clock: Callable[[], float] = time.perf_counter,
+                 wait: Callable[[float], None] = busy_wait) -> None:
+        self.inner, self.factor, self.clock, self.wait = inner, factor, clock, wait
 
     def _stretch(self, start: float) -> None:
-        end = start + (time.perf_counter() - start) * self.factor
-        while time.perf_counter() < end:
-            pass
+        self.wait((self.clock() - start) * (self.factor - 1))
 
     def logits(self, texts):
-        start = time.perf_counter()
+        start = self.clock()
         result = self.inner.logits(texts)
         self._stretch(start)
         return result
 
     def __call__(self, text: str) -> int:
-        start = time.perf_counter()
+        start = self.clock()
         result = self.inner(text)
         self._stretch(start)
         return result
-
-
-def format_table(figures: list[Figures]) -> str:
-    """A Markdown table of measured variants, like the book's `perf_metrics`."""
-    header = "| variant | accuracy | in-scope | OOS recall | size MB | p50 ms | p90 ms | p99 ms | speedup | size ratio |"
-    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
-    for f in figures:
-        m = f.quality.metrics
-        lines.append(
-            f"| {f.variant} | {m.accuracy:.4f} | {_fmt(m.in_scope_accuracy)} | {_fmt(m.oos_recall)} | "
-            f"{f.size_bytes / 1e6:.1f} | {f.latency['p50_ms']:.2f} | {f.latency['p90_ms']:.2f} | "
-            f"{f.latency['p99_ms']:.2f} | {f.speedup:.2f} | {f.size_ratio:.3f} |"
-        )
-    return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.4f}"

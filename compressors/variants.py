@@ -1,27 +1,29 @@
 """The one registry of variants: name, source variant, chain of steps.
 
-The suite, the report and the CLI read this list; adding a variant is one entry here plus its
-budgets in `benchmarks/budgets.toml`.
+The suite, the report and the CLI read this registry; adding a variant is one entry in one of
+the builders below plus its budgets in `compressors/budgets.toml`. `registry` checks the whole
+list: unique names, sources and teachers defined before the variants that use them.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from compressors.finetune import CutLayers, FineTune
-from compressors.onnx_export import OnnxExport
-from compressors.ort import OrtDynamicInt8, OrtOptimize, OrtStaticInt8
+from compressors.measure.figures import BASELINE
 from compressors.profiles import Profile
-from compressors.quantization import TorchDynamicInt8
-from compressors.vocabulary import TrimVocabulary
-
-BASELINE = "baseline"
-_MOVEMENT_SHORTFALL = (
-    "accuracy: movement scores learned over 2 epochs from an already fine-tuned model carry no ranking "
-    "(its weights barely move), so the masks are close to random and the model collapses (0.18 at 80%)"
-)
+from compressors.steps.cut_layers import CutLayers
+from compressors.steps.distill import Distill
+from compressors.steps.finetune import FineTune
+from compressors.steps.onnx_export import OnnxExport
+from compressors.steps.ort_optimize import OrtOptimize
+from compressors.steps.ort_quantize import OrtDynamicInt8, OrtStaticInt8
+from compressors.steps.search import SearchDistill
+from compressors.steps.torch_int8 import TorchDynamicInt8
+from compressors.steps.trim_vocabulary import TrimVocabulary
+from compressors.steps.use_classifier import UseClassifier
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,7 @@ class Variant:
         source: the variant whose artifact the chain starts from; None starts from nothing.
         fp32_source: the variant whose accuracy an int8 variant is compared with.
         description: one line for reports.
-        known_shortfall: why the variant is expected to break a budget of the full profile
-            (its test is a strict xfail there: it fails the suite the day it starts passing,
-            so the budget can be tightened); "" when it meets its budgets.
+        fast: meant to be faster than the baseline (it then carries a paired speed-up budget).
     """
 
     name: str
@@ -44,138 +44,175 @@ class Variant:
     source: str | None = None
     fp32_source: str | None = None
     description: str = ""
-    known_shortfall: str = ""
+    fast: bool = True
+
+    @property
+    def quantizes(self) -> bool:
+        """Whether a step of its own chain quantizes to int8 (batched and batch-size-1 answers may differ)."""
+        return any(getattr(step, "QUANTIZES", False) for step in self.steps)
+
+    def teachers(self) -> list[str]:
+        """Variants its steps learn from (distillation teachers)."""
+        found = []
+        for step in self.steps:
+            teacher = getattr(getattr(step, "base", step), "teacher", None)
+            if isinstance(teacher, str):
+                found.append(teacher)
+        return found
 
 
-def registry(profile: Profile) -> dict[str, Variant]:
-    """All variants of a profile, in build order (sources before the variants built on them)."""
-    cut = CutLayers(profile.student_layers)
+def ort_chain(quantize: bool = True) -> tuple[Any, ...]:
+    """Torch model -> ONNX -> ORT transformer optimizer (-> ORT dynamic int8)."""
+    return (OnnxExport(), OrtOptimize(), *((OrtDynamicInt8(),) if quantize else ()))
+
+
+def teacher_variants(profile: Profile) -> list[Variant]:
+    """The baseline: the checkpoint fine-tuned on the data, or the user's own fine-tuned classifier
+    (the teacher, the reference of every ratio)."""
+    if profile.baseline_model:
+        return [Variant(BASELINE, (UseClassifier(profile.baseline_model),), fast=False,
+                        description=f"your fine-tuned classifier {profile.baseline_model} (the teacher)")]
     teacher = FineTune(checkpoint=profile.checkpoint, layers=profile.teacher_layers, train=profile.teacher_train)
-    ort_int8 = (OnnxExport(), OrtOptimize(), OrtDynamicInt8())  # torch model -> optimized ONNX Runtime int8
-    variants = [
-        Variant(BASELINE, (teacher,), description="fine-tuned checkpoint (the teacher)"),
+    return [Variant(BASELINE, (teacher,), description="fine-tuned checkpoint (the teacher)", fast=False)]
+
+
+def student_cut(profile: Profile) -> CutLayers:
+    """The teacher layers a student keeps: the profile's, or one in two of the teacher's depth."""
+    return CutLayers(profile.student_layers) if profile.student_layers else CutLayers(layers=(), every=2)
+
+
+def student_variants(profile: Profile) -> list[Variant]:
+    """Students cut from the teacher: labels only, KD with searched alpha/T, KD with intermediate layers."""
+    cut = student_cut(profile)
+    base = replace(profile.search.base, teacher=BASELINE)
+    return [
         Variant(
-            "student",
-            (cut, replace(profile.search.base, teacher=BASELINE, alpha=1.0, train=profile.student_train)),
-            source=BASELINE,
-            description=f"{len(profile.student_layers)} teacher layers, fine-tuned on labels alone",
+            "student", (cut, replace(base, alpha=1.0, train=profile.student_train)), source=BASELINE,
+            description="teacher layers cut to a student, fine-tuned on labels alone",
         ),
         Variant(
-            "distilled",
-            (cut, replace(profile.search, base=replace(profile.search.base, teacher=BASELINE))),
-            source=BASELINE,
+            "distilled", (cut, replace(profile.search, base=base)), source=BASELINE,
             description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
         ),
         Variant(
             "distilled-layers",
-            (cut, replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
-                          train=profile.student_train, layers=profile.layer_loss)),
+            (cut, replace(base, alpha=0.5, temperature=4.0, train=profile.student_train, layers=profile.layer_loss)),
             source=BASELINE,
             description="the student trained with the KD loss plus hidden-state and attention losses "
             "on mapped layers (TinyBERT-style)",
         ),
+    ]
+
+
+def int8_variants(profile: Profile) -> list[Variant]:
+    """PyTorch dynamic int8 of the distilled student and of the baseline."""
+    return [
+        Variant("quantized", (TorchDynamicInt8(),), source="distilled", fp32_source="distilled",
+                description="distilled + PyTorch dynamic int8 (nn.Linear)"),
+        Variant("baseline-quantized", (TorchDynamicInt8(),), source=BASELINE, fp32_source=BASELINE,
+                description="baseline + PyTorch dynamic int8"),
+    ]
+
+
+def onnx_runtime_variants(profile: Profile) -> list[Variant]:
+    """ONNX Runtime: fp32 graphs with its optimizer, dynamic and static int8."""
+    return [
+        Variant("baseline-ort", ort_chain(quantize=False), source=BASELINE, fp32_source=BASELINE,
+                description="baseline exported to ONNX with the ORT transformer optimizer (what the runtime alone buys)"),
+        Variant("ort", ort_chain(quantize=False), source="distilled", fp32_source="distilled",
+                description="distilled, exported to ONNX, ORT transformer optimizer"),
+        Variant("ort-quantized", (OrtDynamicInt8(),), source="ort", fp32_source="distilled",
+                description="ort + ONNX Runtime dynamic int8"),
+        Variant("ort-static", (OnnxExport(), OrtStaticInt8(calibration_size=profile.calibration_size)),
+                source="distilled", fp32_source="distilled",
+                description="distilled, ONNX Runtime static int8 (QDQ, calibrated on training queries)"),
+        Variant("baseline-ort-quantized", ort_chain(), source=BASELINE, fp32_source=BASELINE,
+                description="baseline through ONNX, ORT optimizer and ORT dynamic int8"),
+    ]
+
+
+def vocabulary_variants(profile: Profile) -> list[Variant]:
+    """Trimmed vocabularies: alone on the baseline, and the frontier chains on the distilled student."""
+    redistill = replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
+                        train=profile.frontier_train, same_tokenizer=False)
+    return [
+        Variant("baseline-trimmed", (TrimVocabulary(),), source=BASELINE, fp32_source=BASELINE, fast=False,
+                description="baseline with the vocabulary trimmed to the training ids + spelling pieces, "
+                "no retraining (what trimming alone costs)"),
         Variant(
-            "quantized", (TorchDynamicInt8(),), source="distilled", fp32_source="distilled",
-            description="distilled + PyTorch dynamic int8 (nn.Linear)",
-        ),
-        Variant(
-            "ort", (OnnxExport(), OrtOptimize()), source="distilled", fp32_source="distilled",
-            description="distilled, exported to ONNX, ORT transformer optimizer (kept only if faster)",
-        ),
-        Variant(
-            "ort-quantized", (OrtDynamicInt8(),), source="ort", fp32_source="distilled",
-            description="ort + ONNX Runtime dynamic int8",
-        ),
-        Variant(
-            "ort-static", (OnnxExport(), OrtStaticInt8(calibration_size=profile.calibration_size)),
-            source="distilled", fp32_source="distilled",
-            description="distilled, ONNX Runtime static int8 (QDQ, calibrated on training queries)",
-            known_shortfall="accuracy: static QDQ int8 loses 4.5 points against its fp32 source (dynamic: 0.3)",
-        ),
-        Variant(
-            "baseline-quantized", (TorchDynamicInt8(),), source=BASELINE, fp32_source=BASELINE,
-            description="baseline + PyTorch dynamic int8",
-            known_shortfall="accuracy: torch dynamic int8 of the 6-layer teacher loses 0.67 points (limit 0.5)",
-        ),
-        Variant(
-            "baseline-ort-quantized", ort_int8, source=BASELINE,
-            fp32_source=BASELINE, description="baseline through ONNX, ORT optimizer and ORT dynamic int8",
-        ),
-        Variant(
-            "baseline-trimmed", (TrimVocabulary(),), source=BASELINE, fp32_source=BASELINE,
-            description="baseline with the vocabulary trimmed to the training ids + spelling pieces, "
-            "no retraining (what trimming alone costs)",
-        ),
-        Variant(
-            "frontier",
             # 5,000 frequent pieces: about 2,500 ids beyond the training ones, what the size budget
             # (0.10 of the baseline) leaves room for at one int8 byte per weight.
-            (TrimVocabulary(keep_frequent=5000), *ort_int8),
-            source="distilled",
-            fp32_source="distilled",
+            "frontier", (TrimVocabulary(keep_frequent=5000), *ort_chain()), source="distilled", fp32_source="distilled",
             description="distilled, vocabulary trimmed to the training ids + spelling pieces + 5,000 frequent "
             "pieces, ORT optimized, ORT int8",
-            known_shortfall="accuracy: the trimmed 3-layer int8 student is 3.6 points below the baseline "
-            "(limit 0.5); its size (0.098) and speed-up (15-18x) meet their budgets",
         ),
+        Variant("frontier-training-ids", (TrimVocabulary(), *ort_chain()), source="distilled", fp32_source="distilled",
+                description="frontier keeping only the training ids + spelling pieces (no frequent pieces)"),
         Variant(
-            "frontier-training-ids",
-            (TrimVocabulary(), *ort_int8),
-            source="distilled",
-            fp32_source="distilled",
-            description="frontier keeping only the training ids + spelling pieces (no frequent pieces)",
-        ),
-        Variant(
-            "frontier-redistilled",
-            (
-                TrimVocabulary(),
-                # Re-train on the trimmed vocabulary against the cached teacher logits (which are per
-                # text, so the student's tokenizer may differ from the teacher's).
-                replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
-                        train=profile.frontier_train, same_tokenizer=False),
-                *ort_int8,
-            ),
-            source="distilled",
-            fp32_source="distilled",
+            # Re-train on the trimmed vocabulary against the cached teacher logits (which are per
+            # text, so the student's tokenizer may differ from the teacher's).
+            "frontier-redistilled", (TrimVocabulary(), redistill, *ort_chain()), source="distilled", fp32_source="distilled",
             description="frontier with a re-distillation after trimming (the training split has no "
             "dropped ids, so it cannot teach the re-spelled words)",
         ),
+    ]
+
+
+def pruned_variants(profile: Profile) -> list[Variant]:
+    """Unstructured pruning while fine-tuning, stored sparse, and its int8 form."""
+    pruning = profile.pruning
+    return [
         *(
             Variant(
-                f"pruned-{method}",
-                (replace(profile.pruning, method=method),),
-                source=profile.pruning_source,
-                description=f"{profile.pruning_source} with {profile.pruning.sparsity:.0%} of its "
-                f"{'/'.join(profile.pruning.targets)} weights {method}-pruned while fine-tuning, stored sparse",
-                known_shortfall=_MOVEMENT_SHORTFALL if method == "movement" else "",
+                f"pruned-{method}", (replace(pruning, method=method),), source=profile.pruning_source, fast=False,
+                description=f"{profile.pruning_source} with {pruning.sparsity:.0%} of its "
+                f"{'/'.join(pruning.targets)} weights {method}-pruned while fine-tuning, stored sparse",
             )
             for method in ("magnitude", "movement")
         ),
-        Variant(
-            "pruned-quantized",
-            (TorchDynamicInt8(),),
-            source="pruned-magnitude",
-            fp32_source="pruned-magnitude",
-            description="pruned-magnitude with torch dynamic int8 linears (int8 weights stored dense)",
-        ),
+        Variant("pruned-quantized", (TorchDynamicInt8(),), source="pruned-magnitude", fp32_source="pruned-magnitude",
+                description="pruned-magnitude with torch dynamic int8 linears (int8 weights stored dense)"),
     ]
-    names = [v.name for v in variants]
-    earlier = names[: names.index("pruned-magnitude")]
-    if profile.pruning_source not in earlier:
-        raise ValueError(
-            f"profile {profile.name!r}: pruning_source must be a variant built before the pruned ones, "
-            f"one of {earlier}; got {profile.pruning_source!r}"
-        )
-    return {v.name: v for v in variants}
+
+
+BUILDERS = (teacher_variants, student_variants, int8_variants, onnx_runtime_variants, vocabulary_variants, pruned_variants)
+
+
+def registry(profile: Profile) -> dict[str, Variant]:
+    """All variants of a profile, in build order (sources before the variants built on them)."""
+    return check_registry([variant for build in BUILDERS for variant in build(profile)])
+
+
+def check_registry(variants: Iterable[Variant]) -> dict[str, Variant]:
+    """The variants by name, after checking that names are unique and that every source, fp32
+    source and teacher is a variant defined before the one that uses it."""
+    result: dict[str, Variant] = {}
+    for variant in variants:
+        if variant.name in result:
+            raise ValueError(f"variant {variant.name!r} is defined twice")
+        if not variant.steps:
+            raise ValueError(f"variant {variant.name!r} has no steps")
+        for role, name in (("source", variant.source), ("fp32_source", variant.fp32_source),
+                           *(("teacher", t) for t in variant.teachers())):
+            if name is not None and name not in result:
+                raise ValueError(
+                    f"variant {variant.name!r}: its {role} {name!r} must be a variant defined before it; "
+                    f"defined so far: {list(result)}"
+                )
+        result[variant.name] = variant
+    if BASELINE not in result:
+        raise ValueError(f"the registry needs a {BASELINE!r} variant: every ratio divides by it")
+    return result
 
 
 VARIANT_NAMES: tuple[str, ...] = tuple(registry(Profile(name="names")))
 
 
-def check_variant_name(name: str) -> str:
+def check_variant_name(name: str, names: Iterable[str] = VARIANT_NAMES) -> str:
     """`name` if it is a registered variant, else a ValueError with the nearest name."""
-    if name not in VARIANT_NAMES:
-        close = difflib.get_close_matches(name, VARIANT_NAMES, n=1)
+    names = list(names)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown variant {name!r}{hint}; known variants: {list(VARIANT_NAMES)}")
+        raise ValueError(f"unknown variant {name!r}{hint}; known variants: {names}")
     return name

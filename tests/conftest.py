@@ -9,21 +9,20 @@ import pytest
 
 from compressors.data import DataConfig, fingerprint, load_data
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer, 64-wide BERT classifier over the CLINC150 labels, saved with the MiniLM tokenizer."""
+def make_tiny_checkpoint(out: Path, seed: int = 0, layers: int = 2) -> Path:
+    """A randomly initialised BERT classifier (64 wide) over the CLINC150 labels, saved with the MiniLM tokenizer."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     from compressors.data import FIXTURE_DIR
-    from compressors.models import load_tokenizer
+    from compressors.formats.checkpoints import load_tokenizer
 
     names = json.loads((FIXTURE_DIR / "labels.json").read_text())
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=30522,
         hidden_size=64,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=128,
         max_position_embeddings=128,
@@ -32,10 +31,16 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
         label2id={n: i for i, n in enumerate(names)},
     )
     model = BertForSequenceClassification(config).eval()
-    out = tmp_path_factory.mktemp("tiny-bert")
+    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     load_tokenizer("default").save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer, 64-wide BERT classifier over the CLINC150 labels, saved with the MiniLM tokenizer."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,9 @@ def small_clinc():
 @pytest.fixture()
 def context(tmp_path, small_clinc):
     from compressors.artifacts import ArtifactCache
-    from compressors.recipes import BuildContext
+    from compressors.steps.base import BuildContext
 
     return BuildContext(ArtifactCache(tmp_path / "cache"), small_clinc, fingerprint(small_clinc))
+
+
+pytest_plugins = ("pytester",)

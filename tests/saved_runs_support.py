@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from pytest_benchmark.stats import Stats
 
-from compressors.harness import latency_summary
+from compressors.measure.figures import Figures
+from compressors.measure.harness import latency_summary
+from compressors.measure.paired import paired_speedup
 
 GROUP = "small bs=1 threads=1"
 START = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -41,6 +43,7 @@ def make_run(
     accuracy_delta: dict[str, float] | None = None,
     size_scale: dict[str, float] | None = None,
     rounds: int = 60,
+    pairs: int = 30,
     include_data: bool = True,
     variants: dict[str, tuple[float, float, float]] | None = None,
     machine: dict | None = None,
@@ -58,6 +61,8 @@ def make_run(
         accuracy_delta: variant -> change of its accuracy figures.
         size_scale: variant -> factor on its size.
         knob: record the slow-down as the suite's test-only knob does (`meta_test_slowdown`).
+        violations: variant -> broken budgets recorded in the run.
+        pairs: block pairs of the paired speed-up (ratios of block medians).
     """
     rng = np.random.default_rng(index)
     slowdown, accuracy_delta, size_scale, load = slowdown or {}, accuracy_delta or {}, size_scale or {}, load or {}
@@ -73,41 +78,30 @@ def make_run(
     for name in variants:
         samples[name] = list(seconds(name) * load.get(name, 1.0) * contention())
         if name != "baseline":
-            shared = contention()  # a pair of calls sees the same machine state
-            pair_noise = np.exp(rng.normal(0.0, 0.03, (2, rounds)))
+            # A pair of blocks sees the same machine state; a block median smooths single calls.
+            shared = np.exp(rng.normal(0.0, 0.05, pairs))
+            pair_noise = np.exp(rng.normal(0.0, 0.02, (2, pairs)))
             ratios[name] = list((seconds(name) * shared * pair_noise[0]) / (seconds("baseline") * shared * pair_noise[1]))
     baseline_p50 = latency_summary(samples["baseline"])["p50_ms"] if "baseline" in samples else None
     benchmarks = []
     for name, (_, accuracy, size_mb) in variants.items():
         stats = Stats()
-        for seconds in samples[name]:
-            stats.update(seconds)
+        for value in samples[name]:
+            stats.update(value)
         stats_json = {**stats.as_dict(), "data": samples[name], "iterations": 1} if include_data else {**stats.as_dict(), "iterations": 1}
         latency = latency_summary(samples[name])
         size = size_mb * 1e6 * size_scale.get(name, 1.0)
         accuracy = accuracy + accuracy_delta.get(name, 0.0)
-        extra = {
-            "accuracy": accuracy,
-            "in_scope_accuracy": accuracy + 0.01,
-            "oos_recall": 0.5,
-            "size_mb": size / 1e6,
-            "size_bytes": int(size),
-            "speedup": baseline_p50 / latency["p50_ms"] if baseline_p50 else 1.0,
-            "size_ratio": size / (variants["baseline"][2] * 1e6),
-            "threads": 1,
-            "artifact": f"{name}-artifact",
-            "artifact_key": f"key-{name}",
-            "batch_agreement": 1.0,
-            **latency,
-            "throughput_qps": 300.0,
-            "throughput_batch_size": 32,
-            "meta_layers": 2,
-            "budget_violations": (violations or {}).get(name, []),
-        }
-        if name in ratios:
-            extra["control_ratios"] = ratios[name]
-        if knob and name in slowdown:
-            extra["meta_test_slowdown"] = slowdown[name]
+        speedup = paired_speedup(ratios[name]) if name in ratios else paired_speedup([1.0, 1.0])
+        figures = Figures(
+            name, accuracy=accuracy, in_scope_accuracy=accuracy + 0.01, oos_recall=0.5, batch_agreement=1.0,
+            size_bytes=int(size), **latency, speedup=speedup.estimate, speedup_low=speedup.low, speedup_high=speedup.high,
+            p50_ratio=baseline_p50 / latency["p50_ms"] if baseline_p50 else 1.0, paired_ratios=tuple(ratios.get(name, ())),
+            size_ratio=size / (variants["baseline"][2] * 1e6), throughput_qps=300.0, throughput_batch_size=32, threads=1,
+            serving="onnxruntime", artifact=f"{name}-artifact", artifact_key=f"key-{name}",
+            violations=tuple((violations or {}).get(name, [])),
+            meta={"layers": 2, **({"test_slowdown": slowdown[name]} if knob and name in slowdown else {})},
+        )
         benchmarks.append(
             {
                 "group": GROUP,
@@ -115,7 +109,7 @@ def make_run(
                 "fullname": f"benchmarks/test_variants.py::test_variant[{name}]",
                 "params": {"variant": name},
                 "param": name,
-                "extra_info": extra,
+                "extra_info": figures.to_extra_info(),
                 "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5, "max_time": 1.0,
                             "min_time": 5e-06, "precision": None, "confidence": None, "warmup": False},
                 "stats": stats_json,

@@ -44,8 +44,27 @@ def test_clinc150_rows_follow_the_hub_order(clinc) -> None:
     assert clinc["test"]["intent"][-1000:] == [oos] * 1000
 
 
-def test_unreachable_hub_falls_back_to_the_vendored_copy(monkeypatch, clinc) -> None:
+def test_an_unreachable_hub_falls_back_to_the_vendored_copy(monkeypatch, clinc) -> None:
+    import compressors.data as data
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    tried = []
+
+    def unreachable(*args):
+        tried.append(args)
+        raise ConnectionError("Couldn't reach 'clinc_oos' on the Hub")
+
+    monkeypatch.setattr(data, "load_hub", unreachable)
+    assert fingerprint(load_clinc150()) == fingerprint(clinc)
+    assert tried == [("clinc_oos", "plus", "text", "intent")]
+
+
+def test_offline_the_hub_is_not_tried(monkeypatch, clinc) -> None:
+    import compressors.data as data
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(data, "load_hub", lambda *args: pytest.fail("the Hub was tried offline"))
     assert fingerprint(load_clinc150()) == fingerprint(clinc)
 
 
@@ -96,8 +115,38 @@ def test_bad_files_name_the_file_and_row(tmp_path, name, content, message) -> No
 
 
 def test_missing_split_and_missing_oos_class_are_explained(tmp_path) -> None:
-    with pytest.raises(DataError, match="exactly the splits"):
+    with pytest.raises(DataError, match="must name the splits train and test, and may name validation"):
         DataConfig(files={"train": "a.csv"})
     files = {s: _write(tmp_path / f"{s}.csv", "text,intent\nhi,greet\n") for s in ("train", "validation", "test")}
     with pytest.raises(DataError, match="out-of-scope label 'oos' is not a class"):
         load_data(DataConfig(files=files))
+
+
+def _train_and_test(tmp_path, per_class: dict[str, int]) -> dict[str, str]:
+    rows = "".join(f"{label} query {i},{label}\n" for label, count in per_class.items() for i in range(count))
+    return {
+        "train": _write(tmp_path / "train.csv", "text,intent\n" + rows),
+        "test": _write(tmp_path / "test.csv", "text,intent\n" + "".join(f"{label} test,{label}\n" for label in per_class)),
+    }
+
+
+def test_without_a_validation_file_a_stratified_seeded_fraction_of_train_is_held_out(tmp_path) -> None:
+    files = _train_and_test(tmp_path, {"book": 20, "cancel": 10, "greet": 3})
+    data = load_data(DataConfig(files=files, oos_label=""))
+    names = data["train"].features["intent"].names
+    held = [names[i] for i in data["validation"]["intent"]]
+    assert sorted(held) == ["book", "book", "cancel", "greet"]  # 10% rounded, at least one per class
+    assert len(data["train"]) + len(data["validation"]) == 33
+    assert not set(data["train"]["text"]) & set(data["validation"]["text"])
+    again = load_data(DataConfig(files=files, oos_label=""))
+    assert again["validation"]["text"] == data["validation"]["text"]  # seeded
+    other = load_data(DataConfig(files=files, oos_label="", split_seed=7))
+    assert other["validation"]["text"] != data["validation"]["text"]
+    assert fingerprint(other) != fingerprint(data)  # the hold-out is part of every cache key
+    assert DataConfig(files=files).describe()["validation"].startswith("held out 10% of each class's training rows")
+
+
+def test_classes_too_small_to_split_are_named(tmp_path) -> None:
+    files = _train_and_test(tmp_path, {"book": 20, "cancel": 1, "greet": 1})
+    with pytest.raises(DataError, match=r"2 class\(es\) have fewer than 2 training rows \('cancel', 'greet'\)"):
+        load_data(DataConfig(files=files, oos_label=""))

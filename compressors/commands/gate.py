@@ -1,0 +1,55 @@
+"""`compressors gate`: fail on a regression against the previous passing run and the reference run;
+save the run only if it passes.
+
+    pytest benchmarks --profile small --benchmark-json reports/current.json
+    compressors gate reports/current.json --storage .benchmarks --save-on-pass
+
+Exits 0 when the run passes, 1 naming each regressed variant, figure, value and rule (or each
+broken budget), and 2 on a usage error (an unreadable run, a bad budgets file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compressors.history.gate import gate
+from compressors.history.runs import HistoryError
+from compressors.measure.budgets import DEFAULT_BUDGETS, load_gate_tolerances
+
+NAME = "gate"
+SUMMARY = "fail on a regression against the previous passing and the reference run; save the run only if it passes"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="the current run: the JSON of `pytest benchmarks --benchmark-json FILE`")
+    parser.add_argument("--storage", type=Path, required=True, help="pytest-benchmark storage of passing runs, e.g. .benchmarks")
+    parser.add_argument("--against", help="compare with this run (file, file name or NNNN in the storage) instead of the latest passing one")
+    parser.add_argument("--budgets", type=Path, default=DEFAULT_BUDGETS, help="budgets TOML file with the [gate] table (default: the package's)")
+    parser.add_argument("--save-on-pass", action="store_true", help="copy the run into the storage when it passes (never when it fails)")
+    parser.add_argument("--pin-reference", action="store_true", help="with --save-on-pass: pin the saved run as the reference of later gates")
+    parser.add_argument("--tag", help="name part of the saved file, NNNN_<tag>.json (default: commit id and time, as --benchmark-autosave)")
+    parser.add_argument("--allow-missing", action="append", default=[], metavar="VARIANT", help="a variant removed on purpose (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        tolerances = load_gate_tolerances(args.budgets)
+        result, saved = gate(
+            args.run, args.storage, tolerances, against=args.against, save_on_pass=args.save_on_pass,
+            pin=args.pin_reference, tag=args.tag, allow_missing=frozenset(args.allow_missing),
+        )
+    except (HistoryError, ValueError) as error:
+        print(f"compressors gate: error: {error}", file=sys.stderr)
+        return 2
+    print(result.format())
+    if saved:
+        print(f"saved as the next baseline: {saved}" + (" (pinned as the reference)" if args.pin_reference else ""))
+    elif result.passed and args.save_on_pass:
+        print("not saved: runs with the test-only slow-down are never saved")
+    elif not result.passed:
+        print("not saved: a failing run is never the baseline of the next comparison")
+    else:
+        print("not saved (no --save-on-pass)")
+    return 0 if result.passed else 1

@@ -1,0 +1,229 @@
+"""The gate: compare a run with the previous passing run and a reference run; save it only if it passes.
+
+The flow (instead of pytest-benchmark's `--benchmark-compare-fail`, which saves a run before
+it checks it, so a regressed run would become the next baseline)::
+
+    pytest benchmarks --profile small --benchmark-json reports/current.json
+    compressors gate reports/current.json --storage .benchmarks --save-on-pass
+
+The current run fails when any of its variants broke a budget (a known shortfall within its
+margin does not), and when a figure regressed against either run it is compared with:
+
+- the previous passing run from the same machine (CPU model, count, threads, int8 flags) and the
+  same library versions; when there is none, the newest passing run, with the differences
+  printed, and
+- the reference run: the storage's pinned one (`compressors gate --pin-reference`), else its
+  oldest passing run from the same machine and libraries, so that drops each within tolerance
+  cannot add up without limit.
+
+Only a passing run is written into the storage (pytest-benchmark's layout, so
+`pytest-benchmark compare` reads it), marked as passed. An unreadable file in the storage is
+named and skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from compressors.history.rule import Finding, baseline_drift, compare_variant
+from compressors.history.runs import (
+    CPU_KEYS,
+    GATE_KEY,
+    SavedRun,
+    default_tag,
+    differences,
+    find_run,
+    latest_passing,
+    load_run,
+    load_runs,
+    pin_reference,
+    reference_run,
+    save_run,
+)
+from compressors.measure.budgets import GateTolerances
+from compressors.measure.figures import BASELINE
+
+
+@dataclass
+class Comparison:
+    """The current run against one earlier run: its role ("previous" or "reference") and findings."""
+
+    role: str
+    run: SavedRun
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class GateResult:
+    """The gate's verdict on one run: comparisons, problems that fail it, and notes."""
+
+    current: SavedRun
+    comparisons: list[Comparison] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def previous(self) -> SavedRun | None:
+        return next((c.run for c in self.comparisons if c.role == "previous"), None)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for c in self.comparisons for f in c.findings]
+
+    @property
+    def regressions(self) -> list[tuple[Comparison, Finding]]:
+        return [(c, f) for c in self.comparisons for f in c.findings if f.regressed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions and not self.problems
+
+    def format(self) -> str:
+        """The verdict as the command prints it: notes, a table per comparison, then each failure."""
+        lines = [f"gate: {self.current.path}"]
+        lines += [f"note: {note}" for note in self.notes]
+        for comparison in self.comparisons:
+            lines += ["", f"against the {comparison.role} run {comparison.run.label()}:", "", _table(comparison.findings)]
+        lines.append("")
+        if self.passed and not self.comparisons:
+            lines.append("PASSED: nothing to compare with; this run can start the history")
+        elif self.passed:
+            ungated = sum(f.exceeded and not f.gated for f in self.findings)
+            lines.append(
+                f"PASSED: {len(self.findings)} figure(s) of {len(self.current.benchmarks)} variant(s) compared, no regression"
+                + (f"; {ungated} latency figure(s) exceeded the rule but were not gated (see the notes)" if ungated else "")
+            )
+        else:
+            lines.append(f"FAILED: {len(self.regressions) + len(self.problems)} problem(s)")
+            lines += [f"  {f} [against the {c.role} run {c.run.name}]" for c, f in self.regressions]
+            lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def compare_runs(
+    role: str, previous: SavedRun, current: SavedRun, tolerances: GateTolerances, allow_missing: frozenset[str]
+) -> tuple[Comparison, list[str], list[str]]:
+    """Every variant of `current` against `previous`: the comparison, problems and notes."""
+    comparison, problems, notes = Comparison(role, previous), [], []
+    same_cpu = all(previous.machine_info.get(k) == current.machine_info.get(k) for k in CPU_KEYS)
+    same_int8 = previous.machine_info.get("int8_flags") == current.machine_info.get("int8_flags")
+    if not same_cpu:
+        notes.append(f"{role} run: different CPU or threads: the baseline's raw latency is not compared")
+    if not same_int8:
+        notes.append(f"{role} run: different int8 CPU flags: latency relative to the baseline is not compared")
+    drift = None
+    if same_cpu and BASELINE in previous.benchmarks and BASELINE in current.benchmarks:
+        before, after = previous.benchmarks[BASELINE], current.benchmarks[BASELINE]
+        drift = baseline_drift(before.samples_ms, after.samples_ms, before.figures().p50_ms, after.figures().p50_ms)
+        limit = tolerances.max_baseline_drift
+        if not 1 / limit <= drift <= limit:
+            notes.append(
+                f"the baseline itself ran x{drift:.2f} as long as in the {role} run {previous.name} (limit x{limit:g} "
+                "either way): the machine was in another state, so latency relative to the baseline is shown but not gated"
+            )
+    for variant, before in previous.benchmarks.items():
+        after = current.benchmarks.get(variant)
+        if after is None:
+            if variant not in allow_missing:
+                problems.append(
+                    f"variant {variant!r} is in the {role} run {previous.name} but missing from this run "
+                    f"(pass --allow-missing {variant} if it was removed on purpose)"
+                )
+            continue
+        if before.group != after.group:
+            notes.append(f"variant {variant!r}: group {before.group!r} -> {after.group!r}: not compared with the {role} run")
+            continue
+        comparison.findings += compare_variant(
+            variant, before.figures(), after.figures(), tolerances, control=variant == BASELINE,
+            previous_samples_ms=before.samples_ms, current_samples_ms=after.samples_ms,
+            same_cpu=same_cpu, same_int8_flags=same_int8, drift=drift,
+        )
+    return comparison, problems, notes
+
+
+def evaluate(
+    current: SavedRun,
+    previous: SavedRun | None,
+    tolerances: GateTolerances,
+    allow_missing: frozenset[str] = frozenset(),
+    reference: SavedRun | None = None,
+) -> GateResult:
+    """Judge `current` against `previous` and `reference` (either may be None; no I/O)."""
+    result = GateResult(current)
+    for variant, bench in current.benchmarks.items():
+        figures = bench.figures()
+        result.problems += [f"budget broken in this run: {v}" for v in figures.violations]
+        if "violations" not in bench.extra_info:
+            result.problems.append(f"variant {variant!r}: the run records no budget verdict (violations); was it measured by the suite?")
+    if current.test_slowdown:
+        result.notes.append(
+            "test-only slow-down active (" + ", ".join(f"{k}={v:g}" for k, v in current.test_slowdown.items())
+            + "; COMPRESSORS_TEST_SLOWDOWN): never saved"
+        )
+    for role, run in (("previous", previous), ("reference", reference)):
+        if run is None or (role == "reference" and previous is not None and run.name == previous.name):
+            continue
+        comparison, problems, notes = compare_runs(role, run, current, tolerances, allow_missing)
+        result.comparisons.append(comparison)
+        result.problems += problems
+        result.notes += notes
+    new = [v for v in current.benchmarks if previous is not None and v not in previous.benchmarks]
+    if new:
+        result.notes.append(f"new variant(s) with nothing to compare yet: {', '.join(new)}")
+    return result
+
+
+def gate(
+    run_path: Path,
+    storage: Path,
+    tolerances: GateTolerances,
+    *,
+    against: str | None = None,
+    save_on_pass: bool = False,
+    pin: bool = False,
+    tag: str | None = None,
+    allow_missing: frozenset[str] = frozenset(),
+) -> tuple[GateResult, Path | None]:
+    """Load the current run and the runs it is compared with, judge it, and save it into `storage` if it passed.
+
+    Args:
+        against: compare with this saved run instead of the latest passing one.
+        pin: when the run passes and is saved, pin it as the storage's reference run.
+    """
+    current = load_run(run_path)
+    skipped: list[str] = []
+    runs = load_runs([storage], skipped) if Path(storage).is_dir() else []
+    reasons: list[str] = []
+    if against:
+        previous = find_run(storage, against)
+        reasons = differences(previous, current)
+    else:
+        previous, reasons = latest_passing(runs, current)
+    reference = reference_run(storage, runs, current) if runs else None
+    result = evaluate(current, previous, tolerances, allow_missing, reference)
+    result.notes[:0] = skipped
+    if previous is not None and reasons:
+        result.notes.insert(0, f"WARNING: the previous run {previous.name} is from another machine or library versions "
+                               f"({'; '.join(reasons)}): figures that depend on them may move without a regression")
+    if not (save_on_pass and result.passed) or current.test_slowdown:
+        return result, None
+    record = {
+        "passed": True,
+        "compared_with": previous.name if previous else None,
+        "reference": reference.name if reference else None,
+        "checked_at": datetime.now(timezone.utc).isoformat(),
+        "tolerances": tolerances.as_dict(),
+    }
+    saved = save_run({**current.data, GATE_KEY: record}, storage, tag or default_tag(current))
+    if pin:
+        pin_reference(storage, load_run(saved))
+    return result, saved
+
+
+def _table(findings: list[Finding]) -> str:
+    rows = [("variant", "figure", "before", "now", "rule", "verdict")]
+    rows += [(f.variant, f.figure, f"{f.previous:.4g}", f"{f.current:.4g}", f.rule, f.verdict) for f in findings]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -1,0 +1,152 @@
+"""The one typed record of what a run measured of a variant, as the suite writes it and history reads it.
+
+`Figures.to_extra_info` gives the keys of pytest-benchmark's `extra_info` in the saved JSON;
+`Figures.from_extra_info` reads them back (NaN for a figure a run did not record). The suite,
+the gate and the report all go through this record, and `figures_table` is the book's
+`perf_metrics` table for any list of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# The variant every ratio divides by: speed-ups, size ratios and accuracy drops are relative to it.
+BASELINE = "baseline"
+NAN = float("nan")
+META_PREFIX = "meta_"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything measured of one variant in one run.
+
+    Attributes:
+        accuracy, in_scope_accuracy, oos_recall: on the test split, on the timed path (batch
+            size 1 for int8 variants, batched for float ones; see `accuracy_path`).
+        accuracy_batched: accuracy of batched predictions (NaN when it is `accuracy`).
+        batch_agreement: share of queries whose batched prediction equals the batch-size-1 one.
+        p50_ms ... std_ms: plain batch-size-1 latency of this variant alone (pytest-benchmark).
+        speedup, speedup_low, speedup_high: the paired speed-up against the baseline, measured
+            in the same test in alternating warm blocks, and its 95% confidence interval.
+        p50_ratio: the baseline's plain p50 over this variant's (measured minutes apart).
+        paired_ratios: per block pair, this variant's time over the baseline's (the gate's evidence).
+        accuracy_drop, oos_recall_drop: the baseline's figure minus this variant's.
+        accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants).
+        serving: how it was served, e.g. "torch sdpa" or "onnxruntime".
+        violations: broken budgets; shortfalls: known shortfalls within their stated margin.
+        meta: facts the build recorded (best hyper-parameters, fusion counts, ...).
+    """
+
+    variant: str
+    accuracy: float = NAN
+    in_scope_accuracy: float = NAN
+    oos_recall: float = NAN
+    accuracy_batched: float = NAN
+    accuracy_path: str = "batched"
+    batch_agreement: float = NAN
+    size_bytes: float = NAN
+    p50_ms: float = NAN
+    p90_ms: float = NAN
+    p99_ms: float = NAN
+    mean_ms: float = NAN
+    std_ms: float = NAN
+    speedup: float = NAN
+    speedup_low: float = NAN
+    speedup_high: float = NAN
+    p50_ratio: float = NAN
+    paired_ratios: tuple[float, ...] = ()
+    size_ratio: float = NAN
+    accuracy_drop: float = NAN
+    oos_recall_drop: float = NAN
+    accuracy_drop_vs_source: float = NAN
+    throughput_qps: float = NAN
+    throughput_batch_size: int = 0
+    threads: int = 0
+    serving: str = ""
+    artifact: str = ""
+    artifact_key: str = ""
+    violations: tuple[str, ...] = ()
+    shortfalls: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / 1e6
+
+    def to_extra_info(self) -> dict[str, Any]:
+        """The flat keys of the saved JSON; tuples become lists, meta keys get `meta_`."""
+        info: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("variant", "meta"):
+                continue
+            value = getattr(self, f.name)
+            info[f.name] = list(value) if isinstance(value, tuple) else value
+        info["size_mb"] = self.size_mb
+        info.update({f"{META_PREFIX}{k}": v for k, v in self.meta.items()})
+        return info
+
+    @classmethod
+    def from_extra_info(cls, variant: str, info: dict[str, Any]) -> Figures:
+        """Read a saved record back; absent or malformed numbers are NaN, absent lists empty."""
+        values: dict[str, Any] = {"variant": variant}
+        for f in fields(cls):
+            if f.name in ("variant", "meta") or f.name not in info:
+                continue
+            raw, default = info[f.name], f.default
+            if isinstance(default, float):
+                values[f.name] = _number(raw)
+            elif isinstance(default, int):
+                values[f.name] = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else 0
+            elif f.name in ("violations", "shortfalls"):
+                values[f.name] = tuple(str(v) for v in raw or ())
+            elif f.name == "paired_ratios":
+                values[f.name] = tuple(_number(v) for v in raw or ())
+            else:
+                values[f.name] = str(raw)
+        if "size_bytes" not in info and "size_mb" in info:
+            values["size_bytes"] = _number(info["size_mb"]) * 1e6
+        values["meta"] = {k[len(META_PREFIX):]: v for k, v in info.items() if k.startswith(META_PREFIX)}
+        return cls(**values)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return NAN
+    return float(value)
+
+
+def format_number(value: object, spec: str = ".4f") -> str:
+    """A figure for a table: `n/a` for a missing or NaN value."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return "n/a"
+    return format(value, spec)
+
+
+def format_speedup(figures: Figures) -> str:
+    """`9.71 [9.52, 9.90]`: the paired speed-up and its 95% interval."""
+    if math.isnan(figures.speedup):
+        return "n/a"
+    return f"{figures.speedup:.2f} [{figures.speedup_low:.2f}, {figures.speedup_high:.2f}]"
+
+
+TABLE_COLUMNS = (
+    "variant", "accuracy", "in-scope", "OOS recall", "size MB", "p50 ms", "p90 ms", "p99 ms",
+    "speedup (paired, 95% CI)", "p50 ratio", "size ratio", "throughput q/s",
+)
+
+
+def figures_table(rows: Sequence[Figures]) -> str:
+    """The book's `perf_metrics` table as Markdown, one row per variant."""
+    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+    for f in rows:
+        cells = [
+            f.variant, format_number(f.accuracy), format_number(f.in_scope_accuracy), format_number(f.oos_recall),
+            format_number(f.size_mb, ".1f"), format_number(f.p50_ms, ".2f"), format_number(f.p90_ms, ".2f"),
+            format_number(f.p99_ms, ".2f"), format_speedup(f), format_number(f.p50_ratio, ".2f"),
+            format_number(f.size_ratio, ".3f"), format_number(f.throughput_qps, ",.0f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

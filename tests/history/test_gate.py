@@ -1,0 +1,237 @@
+"""`compressors gate` end to end on synthetic saved runs: pass, pass, fail; a failing run is never saved."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from saved_runs_support import make_run, write_run
+
+from compressors.cli import main
+from compressors.history.runs import GATE_KEY, load_run, run_files
+from compressors.measure.budgets import DEFAULT_BUDGETS, BudgetError, GateTolerances, load_budgets, load_gate_tolerances
+from compressors.profiles import PROFILES
+from compressors.variants import VARIANT_NAMES
+
+
+@pytest.fixture()
+def storage(tmp_path) -> Path:
+    return tmp_path / ".benchmarks"
+
+
+def gate(tmp_path, storage, data: dict, *extra: str) -> int:
+    path = write_run(tmp_path / "current.json", data)
+    return main(["gate", str(path), "--storage", str(storage), "--budgets", str(DEFAULT_BUDGETS), "--save-on-pass", *extra])
+
+
+def saved(storage: Path) -> list[str]:
+    return [p.name for p in run_files(storage)]
+
+
+def test_unchanged_runs_pass_a_slower_variant_fails_and_is_not_the_next_baseline(tmp_path, storage, capsys) -> None:
+    assert gate(tmp_path, storage, make_run(1)) == 0
+    assert "PASSED: nothing to compare with" in capsys.readouterr().out
+    assert gate(tmp_path, storage, make_run(2)) == 0
+    out = capsys.readouterr().out
+    assert "against the previous run 0001_unversioned_20260101_130000" in out and "PASSED" in out
+    assert saved(storage) == ["0001_unversioned_20260101_130000.json", "0002_unversioned_20260101_140000.json"]
+
+    assert gate(tmp_path, storage, make_run(3, slowdown={"distilled": 1.25}, knob=True)) == 1
+    out = capsys.readouterr().out
+    failure = next(line for line in out.splitlines() if line.startswith("  REGRESSED"))
+    assert re.search(r"variant 'distilled': speedup 2\.\d+ -> 1\.[56]\d* \(shift x1\.2\d*, limit x1\.15, Mann-Whitney U p=.* < 0\.001\)", failure), failure
+    assert "not saved: a failing run is never the baseline" in out
+    assert len(saved(storage)) == 2
+
+    # The next run is compared with the last passing run, not with the slow one.
+    assert gate(tmp_path, storage, make_run(4)) == 0
+    assert "against the previous run 0002_unversioned_20260101_140000" in capsys.readouterr().out
+    assert len(saved(storage)) == 3
+    record = load_run(run_files(storage)[-1]).gate
+    assert record["passed"] and record["compared_with"] == "0002_unversioned_20260101_140000"
+    assert record["reference"] == "0001_unversioned_20260101_130000"
+
+
+def test_a_uniformly_slower_machine_passes(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    assert gate(tmp_path, storage, make_run(2, machine_scale=1.3)) == 0, capsys.readouterr().out
+
+
+def test_a_busier_machine_while_one_variant_was_measured_alone_passes(tmp_path, storage, capsys) -> None:
+    # Its plain p50 rose 1.6x, but measured in pairs with the baseline it did not move.
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, load={"student": 1.6})) == 0
+    student = [line for line in capsys.readouterr().out.splitlines() if line.startswith("student ") and "speedup" in line]
+    assert len(student) == 1 and student[0].endswith("ok")
+
+
+def test_when_the_baseline_itself_moved_relative_latency_is_shown_but_not_gated(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, machine_scale=0.4, slowdown={"distilled": 1.6})) == 0
+    out = capsys.readouterr().out
+    assert "the baseline itself ran x0.40 as long as in the previous run 0001_" in out and "shown but not gated" in out
+    distilled = next(line for line in out.splitlines() if line.startswith("distilled ") and "speedup" in line)
+    assert distilled.endswith("exceeded, not gated")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"accuracy_delta": {"student": -0.05}}, "variant 'student': accuracy 0.85 -> 0.8 (drop <= 0.01)"),
+        ({"size_scale": {"distilled": 1.5}}, "variant 'distilled': size_mb 15.9 -> 23.85 (growth <= 1%)"),
+        ({"slowdown": {"baseline": 3.0}}, "variant 'baseline': p50_ms 6"),
+    ],
+)
+def test_accuracy_size_and_control_latency_regressions_fail(tmp_path, storage, capsys, change, expected) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, **change)) == 1
+    assert expected in capsys.readouterr().out
+    assert len(saved(storage)) == 1
+
+
+def test_small_drops_cannot_add_up_past_the_reference_run(tmp_path, storage, capsys) -> None:
+    # Each run loses 0.6 points against the previous one (tolerance 1 point): fine step by step,
+    # but the third is 1.2 points below the first, the reference.
+    for index, delta in enumerate((0.0, -0.006), start=1):
+        assert gate(tmp_path, storage, make_run(index, accuracy_delta={"student": delta})) == 0
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(3, accuracy_delta={"student": -0.012})) == 1
+    out = capsys.readouterr().out
+    assert "against the reference run 0001_unversioned_20260101_130000" in out
+    assert "REGRESSED: variant 'student': accuracy 0.85 -> 0.838 (drop <= 0.01) [against the reference run 0001_" in out
+    assert "[against the previous run" not in out
+
+
+def test_a_pinned_reference_replaces_the_oldest_run(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    assert gate(tmp_path, storage, make_run(2, accuracy_delta={"student": -0.008}), "--pin-reference") == 0
+    assert "(pinned as the reference)" in capsys.readouterr().out
+    assert gate(tmp_path, storage, make_run(3, accuracy_delta={"student": -0.016})) == 0
+    assert "against the previous run 0002_" in capsys.readouterr().out
+
+
+def test_a_corrupt_stored_run_is_named_and_skipped(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    broken = storage / "Linux-CPython-3.11-64bit" / "0002_broken.json"
+    broken.write_text('{"benchmarks": [')
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(3)) == 0
+    out = capsys.readouterr().out
+    assert "note: skipped unreadable saved run:" in out and "0002_broken.json" in out
+    assert "against the previous run 0001_" in out
+
+
+def test_a_run_from_another_machine_is_compared_only_with_a_loud_warning(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    other = make_run(2, machine={"cpu_model": "Intel Xeon", "versions": {"torch": "2.14.0"}}, machine_scale=3.0)
+    assert gate(tmp_path, storage, other) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the previous run 0001_unversioned_20260101_130000 is from another machine or library versions" in out
+    assert "cpu_model 'AMD EPYC' -> 'Intel Xeon'" in out and "torch 2.13.0+cpu -> 2.14.0" in out
+    assert "p50_ms" not in out
+
+
+def test_runs_with_the_test_knob_are_never_saved(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    assert gate(tmp_path, storage, make_run(2, slowdown={"distilled": 1.01}, knob=True)) == 0
+    out = capsys.readouterr().out
+    assert "test-only slow-down active (distilled=1.01" in out and "never saved" in out
+    assert len(saved(storage)) == 1
+
+
+def test_budget_violations_fail_and_known_shortfalls_do_not(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    broken = make_run(2, violations={"student": ["variant 'student': accuracy = 0.05 breaks budget min_accuracy"]})
+    assert gate(tmp_path, storage, broken) == 1
+    assert "budget broken in this run: variant 'student'" in capsys.readouterr().out
+    short = make_run(3)
+    short["benchmarks"][2]["extra_info"]["shortfalls"] = ["distilled: accuracy_drop target <= 0.005, reached 0.036, now 0.035"]
+    assert gate(tmp_path, storage, short) == 0
+
+
+def test_a_nan_figure_fails(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    nan = make_run(2)
+    nan["benchmarks"][1]["extra_info"]["accuracy"] = math.nan
+    assert gate(tmp_path, storage, nan) == 1
+    assert "REGRESSED: variant 'student': accuracy 0.85 -> nan (missing or NaN in this run)" in capsys.readouterr().out
+
+
+def test_missing_variants_fail_unless_allowed(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    partial = make_run(2, variants={"baseline": (6.0, 0.90, 63.4), "student": (3.0, 0.85, 15.9)})
+    assert gate(tmp_path, storage, partial) == 1
+    assert "variant 'distilled' is in the previous run 0001_unversioned_20260101_130000 but missing" in capsys.readouterr().out
+    assert gate(tmp_path, storage, partial, "--allow-missing", "distilled") == 0
+
+
+def test_against_names_a_run_and_without_save_on_pass_nothing_is_written(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    gate(tmp_path, storage, make_run(2))
+    capsys.readouterr()
+    path = write_run(tmp_path / "current.json", make_run(3))
+    code = main(["gate", str(path), "--storage", str(storage), "--budgets", str(DEFAULT_BUDGETS), "--against", "0001"])
+    assert code == 0 and "against the previous run 0001_unversioned_20260101_130000" in capsys.readouterr().out
+    assert len(saved(storage)) == 2
+
+
+def test_usage_errors_exit_2_naming_the_file(tmp_path, storage, capsys) -> None:
+    assert main(["gate", str(tmp_path / "nope.json"), "--storage", str(storage)]) == 2
+    assert "nope.json does not exist" in capsys.readouterr().err
+
+
+def test_pytest_benchmark_compare_reads_the_gated_storage(tmp_path, storage) -> None:
+    gate(tmp_path, storage, make_run(1))
+    gate(tmp_path, storage, make_run(2))
+    files = run_files(storage)
+    assert all(GATE_KEY in json.loads(p.read_text()) for p in files)
+    result = subprocess.run(
+        [Path(sys.executable).parent / "pytest-benchmark", "--storage", f"file://{storage}", "compare", *map(str, files)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test_variant[distilled]" in result.stdout
+
+
+def test_the_packaged_gate_table_is_read_as_written() -> None:
+    import tomllib
+
+    written = tomllib.loads(DEFAULT_BUDGETS.read_text())["gate"]
+    assert load_gate_tolerances(DEFAULT_BUDGETS).as_dict() == {**GateTolerances().as_dict(), **written}
+    load_budgets(DEFAULT_BUDGETS, VARIANT_NAMES, PROFILES)  # the [gate] table is not a profile
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[gate]\nlatency_facter = 1.2\n", r"\[gate\]: unknown key 'latency_facter'; did you mean 'latency_factor'"),
+        ("[gate]\nlatency_factor = 0.8\n", r"\[gate\]: latency_factor is a slow-down factor >= 1"),
+        ("[gate]\nmax_accuracy_drop = 'a'\n", r"\[gate\]: max_accuracy_drop must be a number, got 'a'"),
+        ("gate = 3\n", r"\[gate\]: must be a table"),
+    ],
+)
+def test_malformed_gate_table_fails_naming_file_key_and_reason(tmp_path, text, message) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text(text)
+    for load in (load_gate_tolerances, lambda p: load_budgets(p, VARIANT_NAMES, PROFILES)):
+        with pytest.raises(BudgetError, match=message) as error:
+            load(path)
+        assert "budgets.toml" in str(error.value)
+
+
+def test_absent_gate_table_means_defaults(tmp_path) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text("[small.baseline]\nmin_accuracy = 0.1\n")
+    assert load_gate_tolerances(path) == GateTolerances()

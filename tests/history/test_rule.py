@@ -1,0 +1,225 @@
+"""The gate's regression rule on synthetic samples: false-alarm rate, power, and each figure's rule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compressors.measure.budgets import GateTolerances
+from compressors.measure.figures import Figures
+from compressors.history.rule import (
+    MIN_SAMPLES,
+    baseline_drift,
+    compare_latency,
+    compare_medians,
+    compare_variant,
+    latency_regressions,
+    shift_ratio,
+)
+
+TOLERANCES = GateTolerances()  # the defaults, which benchmarks/budgets.toml repeats
+FACTOR, ALPHA = TOLERANCES.latency_factor, TOLERANCES.latency_p_value
+
+
+def latencies(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, outliers: float, scale: float = 1.0) -> np.ndarray:
+    """Per-call times: lognormal noise around `scale`, a fraction of calls 1.5-3x slower (preemption)."""
+    times = scale * np.exp(rng.normal(0.0, sigma, shape))
+    slow = rng.random(shape) < outliers
+    return np.where(slow, times * rng.uniform(1.5, 3.0, shape), times)
+
+
+noise = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n": st.integers(MIN_SAMPLES, 400),
+        "sigma": st.floats(0.01, 0.5),
+        "outliers": st.floats(0.0, 0.3),
+        "scale": st.floats(0.1, 100.0),
+    }
+)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(noise)
+def test_equal_distributions_fail_at_most_at_the_documented_rate(params) -> None:
+    # 4000 pairs from one distribution: the rule may fire on at most ALPHA of them (0.1%, i.e.
+    # 4 expected at worst); allow the binomial's one-in-a-million upper tail above that.
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(params["seed"])
+    pairs = 4000
+    shape = (pairs, params["n"])
+    args = (params["sigma"], params["outliers"], params["scale"])
+    alarms = int(latency_regressions(latencies(rng, shape, *args), latencies(rng, shape, *args), FACTOR, ALPHA).sum())
+    assert alarms <= binom.ppf(1 - 1e-6, pairs, ALPHA), f"{alarms} false alarms in {pairs} equal pairs"
+
+
+def test_false_alarm_rate_over_many_equal_pairs_is_within_alpha() -> None:
+    # The documented rate, measured: 100,000 equal pairs of the small profile's size (60 calls).
+    rng = np.random.default_rng(7)
+    alarms = 0
+    for _ in range(10):
+        a, b = latencies(rng, (10_000, 60), 0.3, 0.2), latencies(rng, (10_000, 60), 0.3, 0.2)
+        alarms += int(latency_regressions(a, b, FACTOR, ALPHA).sum())
+    assert alarms / 100_000 <= ALPHA * 1.3  # 100 expected at rate ALPHA; sd 10
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(50, 400),
+    sigma=st.floats(0.0, 0.1),
+    outliers=st.floats(0.0, 0.1),
+    scale=st.floats(0.1, 100.0),
+)
+def test_a_25_percent_slowdown_fails(seed, n, sigma, outliers, scale) -> None:
+    rng = np.random.default_rng(seed)
+    previous = latencies(rng, (n,), sigma, outliers, scale)
+    current = latencies(rng, (n,), sigma, outliers, scale * 1.25)
+    verdict = compare_latency(previous, current, FACTOR, ALPHA)
+    assert verdict.regressed, verdict.describe()
+
+
+@given(
+    samples=st.lists(st.floats(1e-4, 1.0), min_size=MIN_SAMPLES, max_size=200),
+    shift=st.floats(0.5, FACTOR * 0.999),
+)
+def test_a_drift_within_the_factor_never_fails_however_significant(samples, shift) -> None:
+    # A whole run slower by less than the factor (a busier machine) is not a regression.
+    verdict = compare_latency(samples, [s * shift for s in samples], FACTOR, ALPHA)
+    assert not verdict.regressed
+    assert verdict.ratio == pytest.approx(shift)
+
+
+def test_the_shift_does_not_jump_with_the_mode_a_median_falls_in() -> None:
+    # Pairs run in either order come out near 0.5 or near 2 (the second call is faster); a median
+    # of such a sample sits in the gap and jumps with one sample, the Hodges-Lehmann shift does not.
+    rng = np.random.default_rng(3)
+    def mixture(low: int, high: int) -> np.ndarray:
+        return np.concatenate([latencies(rng, (low,), 0.05, 0.0, 0.5), latencies(rng, (high,), 0.05, 0.0, 2.0)])
+    previous, current = mixture(31, 29), mixture(29, 31)
+    assert np.median(current) / np.median(previous) > 2.5
+    assert shift_ratio(previous, current) == pytest.approx(1.0, abs=0.1)
+    assert not compare_latency(previous, current, FACTOR, ALPHA).regressed
+
+
+def test_the_factor_alone_decides_without_enough_samples() -> None:
+    verdict = compare_latency([1.0] * (MIN_SAMPLES - 1), [2.0] * (MIN_SAMPLES - 1), FACTOR, ALPHA)
+    assert verdict.p_value is None and verdict.regressed
+    assert "factor only" in verdict.describe()
+    assert not compare_medians(1.0, 1.1, FACTOR, ALPHA).regressed
+    assert compare_medians(1.0, 1.2, FACTOR, ALPHA).regressed
+
+
+def test_verdict_names_ratio_limit_and_p_value() -> None:
+    rng = np.random.default_rng(0)
+    base = latencies(rng, (60,), 0.05, 0.0)
+    text = compare_latency(base, base * 1.5, FACTOR, ALPHA).describe()
+    assert "x1.500" in text and "limit x1.15" in text and "Mann-Whitney U p=" in text and "< 0.001" in text
+
+
+def figures(accuracy=0.9, size=10e6, p50=3.0, speedup=2.0, oos=0.5, paired=()) -> Figures:
+    return Figures("v", accuracy=accuracy, in_scope_accuracy=accuracy + 0.01, oos_recall=oos, size_bytes=size,
+                   p50_ms=p50, speedup=speedup, p50_ratio=speedup, paired_ratios=tuple(paired))
+
+
+def regressed(findings) -> dict[str, tuple[float, float]]:
+    return {f.figure: (f.previous, f.current) for f in findings if f.regressed}
+
+
+def test_accuracy_drop_beyond_tolerance_fails_within_passes() -> None:
+    assert regressed(compare_variant("v", figures(0.90), figures(0.895), TOLERANCES)) == {}
+    found = regressed(compare_variant("v", figures(0.90), figures(0.88), TOLERANCES))
+    assert found == {"accuracy": (0.90, 0.88), "in_scope_accuracy": (pytest.approx(0.91), pytest.approx(0.89))}
+
+
+def test_oos_recall_has_its_own_tolerance_and_a_figure_absent_before_is_skipped() -> None:
+    found = compare_variant("v", figures(oos=0.5), figures(oos=0.45), TOLERANCES)
+    assert regressed(found) == {"oos_recall": (0.5, 0.45)}
+    found = compare_variant("v", figures(oos=math.nan), figures(oos=0.0), TOLERANCES)
+    assert "oos_recall" not in {f.figure for f in found}
+
+
+@pytest.mark.parametrize(("argument", "figure"), [("accuracy", "accuracy"), ("oos", "oos_recall"), ("size", "size_mb")])
+def test_a_figure_that_turns_nan_or_goes_missing_fails(argument, figure) -> None:
+    found = regressed(compare_variant("v", figures(), figures(**{argument: math.nan}), TOLERANCES))
+    assert figure in found
+
+
+def test_size_growth_beyond_tolerance_fails() -> None:
+    assert regressed(compare_variant("v", figures(size=10e6), figures(size=10.05e6), TOLERANCES)) == {}
+    assert regressed(compare_variant("v", figures(size=10e6), figures(size=10.2e6), TOLERANCES)) == {"size_mb": (10.0, 10.2)}
+
+
+def test_latency_is_judged_on_the_paired_ratios() -> None:
+    rng = np.random.default_rng(2)
+    before = figures(speedup=2.0, paired=latencies(rng, (30,), 0.03, 0.0, 0.5))
+    same = figures(speedup=2.0, paired=latencies(rng, (30,), 0.03, 0.0, 0.5))
+    found = compare_variant("v", before, same, TOLERANCES)
+    assert regressed(found) == {} and "speedup" in {f.figure for f in found}
+    slower = figures(speedup=1.6, paired=latencies(rng, (30,), 0.03, 0.0, 0.5 * 1.25))
+    assert regressed(compare_variant("v", before, slower, TOLERANCES)) == {"speedup": (2.0, 1.6)}
+
+
+def test_paired_ratios_missing_from_the_current_run_fail() -> None:
+    rng = np.random.default_rng(3)
+    before = figures(paired=latencies(rng, (30,), 0.03, 0.0, 0.5))
+    assert "speedup" in regressed(compare_variant("v", before, figures(paired=()), TOLERANCES))
+
+
+def test_runs_without_paired_ratios_fall_back_to_the_plain_p50_ratio_with_the_factor_alone() -> None:
+    assert regressed(compare_variant("v", figures(speedup=2.0), figures(speedup=1.9), TOLERANCES)) == {}
+    assert regressed(compare_variant("v", figures(speedup=2.0), figures(speedup=1.5), TOLERANCES)) == {"p50_ratio": (2.0, 1.5)}
+
+
+def test_relative_latency_is_not_gated_when_the_baseline_itself_moved_beyond_the_drift_limit() -> None:
+    rng = np.random.default_rng(4)
+    before = figures(paired=latencies(rng, (30,), 0.05, 0.0, 0.1))
+    # On a quieter machine the fp32 baseline sped up 2.5x but an int8 variant only 1.6x.
+    after = figures(paired=latencies(rng, (30,), 0.05, 0.0, 0.16))
+    gated = compare_variant("int8", before, after, TOLERANCES, drift=1.2)[-1]
+    assert gated.regressed and gated.verdict == "REGRESSED"
+    quieter = compare_variant("int8", before, after, TOLERANCES, drift=0.4)[-1]
+    assert quieter.exceeded and not quieter.regressed and quieter.verdict == "exceeded, not gated"
+    assert "REGRESSED" not in str(quieter) and "x1.6" in quieter.rule
+
+
+def test_baseline_drift_is_the_shift_of_its_raw_samples() -> None:
+    rng = np.random.default_rng(5)
+    raw = latencies(rng, (60,), 0.05, 0.0, 6.0)
+    assert baseline_drift(tuple(raw), tuple(raw * 0.4), 6.0, 2.4) == pytest.approx(0.4)
+    assert baseline_drift((), (), 6.0, 9.0) == pytest.approx(1.5)  # no samples: p50s
+
+
+def test_control_latency_is_raw_and_only_on_the_same_cpu() -> None:
+    before, after = figures(p50=6.0, speedup=1.0), figures(p50=13.0, speedup=1.0)
+    assert regressed(compare_variant("baseline", before, after, TOLERANCES, control=True)) == {"p50_ms": (6.0, 13.0)}
+    assert regressed(compare_variant("baseline", before, figures(p50=11.0, speedup=1.0), TOLERANCES, control=True)) == {}
+    other_cpu = compare_variant("baseline", before, after, TOLERANCES, control=True, same_cpu=False)
+    assert {f.figure for f in other_cpu} == {"accuracy", "in_scope_accuracy", "oos_recall", "size_mb"}
+
+
+def test_relative_latency_is_skipped_across_int8_flags() -> None:
+    found = compare_variant("v", figures(speedup=4.0), figures(speedup=1.0), TOLERANCES, same_int8_flags=False)
+    assert not {"speedup", "p50_ratio"} & {f.figure for f in found}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"latency_factor": 0.9}, "latency_factor is a slow-down factor >= 1"),
+        ({"latency_p_value": 0.0}, r"latency_p_value must be in \(0, 1\)"),
+        ({"max_accuracy_drop": 2.0}, r"max_accuracy_drop is a fraction in \[0, 1\]"),
+        ({"max_size_growth": -0.1}, "max_size_growth must not be negative"),
+        ({"latency_factor": "1.2"}, "latency_factor must be a number, got '1.2'"),
+        ({"baseline_latency_factor": True}, "baseline_latency_factor must be a number, got True"),
+        ({"max_baseline_drift": 0.5}, "max_baseline_drift is a slow-down factor >= 1"),
+    ],
+)
+def test_tolerances_validate(values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        GateTolerances(**values)

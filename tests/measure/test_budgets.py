@@ -1,0 +1,141 @@
+"""Budgets: parsing errors name file, key and reason; every kind of budget fails when broken; shortfalls are data."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from compressors.measure.budgets import (
+    BUDGET_KEYS,
+    DEFAULT_BUDGETS,
+    RELATIVE_KEYS,
+    Budget,
+    BudgetError,
+    Shortfall,
+    judge,
+    load_budgets,
+)
+from compressors.measure.figures import Figures
+from compressors.profiles import FULL, PROFILES, SMALL
+from compressors.variants import VARIANT_NAMES, registry
+
+FIGURES = Figures(
+    "distilled", accuracy=0.85, in_scope_accuracy=0.94, oos_recall=0.45, batch_agreement=0.99, size_bytes=20e6,
+    p50_ms=1.0, speedup=9.0, speedup_low=8.5, speedup_high=9.5, size_ratio=0.2, accuracy_drop=0.02,
+    oos_recall_drop=0.05, accuracy_drop_vs_source=0.003,
+)
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "budgets.toml"
+    path.write_text(text)
+    return load_budgets(path, ["baseline", "distilled"], ["full", "small"])
+
+
+def test_valid_file(tmp_path) -> None:
+    budgets = _load(tmp_path, "[full.distilled]\nmin_accuracy = 0.85\nmin_speedup = 2\n")
+    assert budgets["full"]["distilled"] == Budget(min_accuracy=0.85, min_speedup=2.0)
+    assert budgets["small"] == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[full.distiled]\nmin_accuracy = 0.8\n", r"\[full.distiled\]: unknown variant 'distiled'; did you mean 'distilled'"),
+        ("[ful.baseline]\nmin_accuracy = 0.8\n", r"\[ful\] is not a profile; .*did you mean 'full'"),
+        ("[full.baseline]\nmin_acuracy = 0.8\n", r"\[full.baseline\]: unknown key 'min_acuracy'; did you mean 'min_accuracy'"),
+        ("[full.baseline]\nmin_accuracy = 'high'\n", r"min_accuracy must be a number, got 'high'"),
+        ("[full.baseline]\nmin_speedup = -1\n", r"min_speedup must not be negative"),
+        ("[full.baseline]\nmin_accuracy = 87\n", r"min_accuracy is a fraction in \[0, 1\]"),
+        ("[full.baseline]\nmin_accuracy = true\n", r"must be a number, got True"),
+        ("[full.baseline\n", r"not valid TOML"),
+        ("[full.baseline]\nshortfall.min_accuracy = { reached = 0.8, margin = 0.01 }\n",
+         r"shortfall.min_accuracy: a shortfall needs the budget 'min_accuracy' set"),
+        ("[full.baseline]\nmin_accuracy = 0.9\nshortfall.min_accuracy = { reached = 0.95, margin = 0.01 }\n",
+         r"reached 0.95 meets the budget 0.9; that is no shortfall"),
+        ("[full.baseline]\nmin_accuracy = 0.9\nshortfall.min_accuracy = { reached = 0.8 }\n",
+         r"must be \{ reached = <number>, margin = <number>"),
+        ("[full.baseline]\nmin_accuracy = 0.9\nshortfall.min_accuracy = { reached = 0.8, margin = -1 }\n",
+         r"margin must not be negative"),
+    ],
+)
+def test_malformed_budgets_fail_fast_naming_file_key_and_reason(tmp_path, text, message) -> None:
+    with pytest.raises(BudgetError, match=message) as error:
+        _load(tmp_path, text)
+    assert "budgets.toml" in str(error.value)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(BudgetError, match="does not exist"):
+        load_budgets(tmp_path / "nope.toml", ["baseline"], ["full"])
+
+
+@pytest.mark.parametrize("key", list(BUDGET_KEYS))
+def test_every_kind_of_budget_holds_at_its_limit_and_fails_beyond_it(key) -> None:
+    attribute, direction, _ = BUDGET_KEYS[key]
+    value = getattr(FIGURES, attribute)
+    step = 0.01 * max(abs(value), 1.0)
+    at_limit = Budget(**{key: value})
+    beyond = Budget(**{key: value + step if direction == "min" else value - step})
+    assert [c.status for c in judge("distilled", at_limit, FIGURES)] == ["ok"]
+    (check,) = judge("distilled", beyond, FIGURES)
+    assert check.status == "broken" and check.failed
+    text = str(check)
+    assert "'distilled'" in text and attribute in text and key in text
+
+
+@pytest.mark.parametrize("key", list(BUDGET_KEYS))
+def test_a_nan_figure_breaks_its_budget(key) -> None:
+    attribute = BUDGET_KEYS[key][0]
+    nan = replace(FIGURES, **{attribute if attribute != "size_mb" else "size_bytes": math.nan})
+    (check,) = judge("distilled", Budget(**{key: 0.5}), nan)
+    assert check.status == "broken" and "is NaN" in str(check)
+
+
+@pytest.mark.parametrize(
+    ("accuracy_drop", "status"),
+    [(0.036, "short"), (0.040, "short"), (0.0411, "worse"), (0.031, "short"), (0.005, "met"), (0.001, "met")],
+)
+def test_a_shortfall_is_asserted_against_what_it_reached(accuracy_drop, status) -> None:
+    budget = Budget(max_accuracy_drop=0.005, min_speedup=12,
+                    shortfalls={"max_accuracy_drop": Shortfall(reached=0.036, margin=0.005, why="3-layer student")})
+    checks = {c.key: c for c in judge("frontier", budget, replace(FIGURES, speedup=15.0, accuracy_drop=accuracy_drop))}
+    assert checks["max_accuracy_drop"].status == status
+    assert checks["min_speedup"].status == "ok"
+    text = str(checks["max_accuracy_drop"])
+    if status == "short":
+        assert text.startswith("frontier: accuracy_drop target <= 0.005, reached 0.036 (margin 0.005), now")
+    elif status == "worse":
+        assert "worse than its known shortfall" in text
+    else:
+        assert "remove the shortfall" in text
+
+
+def test_a_shortfall_never_hides_another_broken_budget_of_the_variant() -> None:
+    budget = Budget(max_accuracy_drop=0.005, min_speedup=12, shortfalls={"max_accuracy_drop": Shortfall(0.036, 0.005)})
+    checks = {c.key: c.status for c in judge("frontier", budget, replace(FIGURES, speedup=6.0, accuracy_drop=0.036))}
+    assert checks == {"max_accuracy_drop": "short", "min_speedup": "broken"}
+
+
+def test_relative_only_keeps_the_budgets_that_hold_on_any_data() -> None:
+    every = Budget(**{key: 0.5 for key in BUDGET_KEYS}, shortfalls={"min_accuracy": Shortfall(0.4, 0.01)})
+    assert set(every.relative_only().limits()) == set(RELATIVE_KEYS)
+    assert every.relative_only().shortfalls == {}
+
+
+@pytest.mark.parametrize("profile", [FULL, SMALL], ids=["full", "small"])
+def test_every_variant_of_the_packaged_budgets_has_the_budgets_it_needs(profile) -> None:
+    budgets = load_budgets(DEFAULT_BUDGETS, VARIANT_NAMES, PROFILES)[profile.name]
+    missing = []
+    for name, variant in registry(profile).items():
+        keys = set(budgets.get(name, Budget()).limits())
+        needs = {"an accuracy floor": {"min_accuracy", "max_accuracy_drop", "max_drop_vs_source"},
+                 "a size budget": {"max_size_mb", "max_size_ratio"}}
+        if variant.fast:
+            needs["a paired speed-up budget"] = {"min_speedup"}
+        if profile is FULL:
+            needs |= {"an in-scope floor": {"min_in_scope_accuracy"}, "an OOS-recall floor": {"min_oos_recall"}}
+        missing += [f"{name}: {what}" for what, options in needs.items() if not keys & options]
+    assert not missing, missing

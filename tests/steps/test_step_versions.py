@@ -1,0 +1,61 @@
+"""A step's cache key follows its code: changing a step's code is a recorded decision, never silent.
+
+Every registered step has its VERSION and a hash of the code that decides what it builds (its
+own module and the modules it declares) recorded in `step_sources.json`. When the code changes,
+this test fails until the change is recorded: bump the step's VERSION if what it builds changes
+(its artifacts are then rebuilt), or keep it if not (cached artifacts stay valid). Record with:
+
+    python tests/steps/test_step_versions.py --record
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import compressors.variants  # noqa: F401  (imports every step the registry uses)
+from compressors.steps.base import registered_steps
+
+RECORD = Path(__file__).with_name("step_sources.json")
+
+
+def current() -> dict[str, dict[str, str]]:
+    """step name -> its VERSION, the modules that decide what it builds, and their hash."""
+    steps = {}
+    for config_type, rule in registered_steps().items():
+        if not rule.build.__module__.startswith("compressors."):
+            continue  # steps registered by tests
+        modules = sorted({rule.build.__module__, *rule.code})
+        digest = hashlib.sha256()
+        for name in modules:
+            digest.update(name.encode() + b"\0" + Path(import_module(name).__file__).read_bytes())
+        steps[config_type.STEP] = {"version": config_type.VERSION, "modules": modules, "sha256": digest.hexdigest()[:16]}
+    return dict(sorted(steps.items()))
+
+
+def test_every_steps_code_and_version_are_recorded() -> None:
+    recorded = json.loads(RECORD.read_text())
+    problems = []
+    for step, now in current().items():
+        before = recorded.get(step)
+        if before is None:
+            problems.append(f"step {step!r} is not recorded yet")
+        elif before["version"] != now["version"] and before["sha256"] == now["sha256"]:
+            problems.append(f"step {step!r}: VERSION {before['version']} -> {now['version']} with unchanged code")
+        elif before != now:
+            problems.append(
+                f"step {step!r}: its code changed ({', '.join(now['modules'])}); bump its VERSION if what it builds "
+                f"changes (now {now['version']}), keep it if not, and record the decision"
+            )
+    stale = sorted(set(recorded) - set(current()))
+    if stale:
+        problems.append(f"recorded steps that no longer exist: {stale}")
+    assert not problems, "\n".join(problems) + "\nrecord with: python tests/steps/test_step_versions.py --record"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+    RECORD.write_text(json.dumps(current(), indent=1) + "\n")
+    print(f"recorded {len(current())} steps in {RECORD}")
