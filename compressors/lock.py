@@ -25,12 +25,13 @@ from compressors.suite import Suite
 LOCK_VERSION = 1
 
 
-def variant_chain(suite: Suite, name: str) -> list[Artifact]:
-    """Every artifact of a variant's chain, from the first step of its first source to the variant itself."""
+def variant_chain(suite: Suite, name: str, served: bool = True) -> list[Artifact]:
+    """Every artifact of a variant's chain, from the first step of its first source to the variant
+    itself, and (`served`) through the profile's serving steps."""
     variant = suite.variants[name]
-    chain = variant_chain(suite, variant.source) if variant.source else []
+    chain = variant_chain(suite, variant.source, served=False) if variant.source else []
     artifact = chain[-1] if chain else None
-    for step in variant.steps:
+    for step in (*variant.steps, *(suite.profile.serving if served else ())):
         artifact = apply_step(artifact, step, suite.context)
         chain.append(artifact)
     return chain
@@ -103,7 +104,7 @@ def verify_lock(suite: Suite, lock: dict) -> tuple[list[Divergence], dict[str, D
     chains = {name: variant_chain(suite, name) for name in suite.variants}
     built = {a.key: a for chain in chains.values() for a in chain}
     for event in suite.context.cache.events:
-        if event.key not in built:  # artifacts built inside steps, e.g. teacher logits
+        if event.key not in built and event.key in lock["artifacts"]:  # built inside steps, e.g. teacher logits
             built[event.key] = suite.context.cache.load(suite.context.cache.root / event.key)
     manifests = {key: json.loads((a.path / MANIFEST).read_text())["files"] for key, a in built.items() if a is not None}
     diverging = {key: d for key, files in manifests.items() if (d := compare_artifact(key, files, lock["artifacts"].get(key)))}

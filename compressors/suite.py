@@ -30,7 +30,7 @@ from compressors.measure.harness import (
 )
 from compressors.measure.metrics import IntentMetrics, intent_metrics
 from compressors.measure.paired import PairedConfig, measure_paired, paired_speedup
-from compressors.measure.predictors import TORCH_SERVED_KINDS, Predictor, load_predictor
+from compressors.formats.predictors import TORCH_SERVED_KINDS, Predictor, load_predictor
 from compressors.profiles import Profile
 from compressors.steps.base import BuildContext, build_chain, resolve_device
 from compressors.variants import Variant, check_variant_name, registry
@@ -86,6 +86,7 @@ class Suite:
         self.oos_id = names.index(oos) if oos and oos in names else None
         self.queries = latency_query_set(self.test[TEXT], self.harness.latency_queries)
         self._artifacts: dict[str, Artifact] = {}
+        self._served: dict[str, Artifact] = {}
         self._predictors: dict[str, Predictor] = {}
         self._serving: dict[str, dict] = {}
         self._quality: dict[str, Quality] = {}
@@ -102,10 +103,17 @@ class Suite:
             self._artifacts[name] = build_chain(source, variant.steps, self.context)
         return self._artifacts[name]
 
+    def served(self, name: str) -> Artifact:
+        """The variant's artifact as it is served and measured: its chain's, through the profile's serving steps."""
+        if name not in self._served:
+            artifact = self.artifact(name)
+            self._served[name] = build_chain(artifact, self.profile.serving, self.context) if self.profile.serving else artifact
+        return self._served[name]
+
     def predictor(self, name: str) -> Predictor:
         """The variant's predictor as a server would hold it (torch: the faster attention kernel)."""
         if name not in self._predictors:
-            artifact = self.artifact(name)
+            artifact = self.served(name)
             load = dict(threads=self.harness.threads, max_length=self.harness.max_length, ort_spinning=self.harness.ort_spinning)
             if artifact.kind in TORCH_SERVED_KINDS:
                 predictor, serving = self._faster_attention(artifact, load)
@@ -117,15 +125,20 @@ class Suite:
         return self._predictors[name]
 
     def _faster_attention(self, artifact: Artifact, load: dict) -> tuple[Predictor, dict]:
-        """Load a torch artifact with sdpa and with eager attention, time both (paired), keep the faster."""
+        """Load a torch artifact with sdpa and with eager attention, time both (paired), keep the faster.
+
+        sdpa is what a user gets by default; eager serves only when it is faster beyond the noise
+        (the whole confidence interval of its speed-up above 1).
+        """
         sdpa = load_predictor(artifact, attention="sdpa", **load)
         eager = load_predictor(artifact, attention="eager", **load)
         config = PairedConfig(pairs=self.harness.attention_pairs, block_calls=self.harness.paired.block_calls,
                               warm_calls=self.harness.paired.warm_calls)
-        eager_vs_sdpa = paired_speedup(measure_paired(sdpa, eager, self.queries, config, self.clock)).estimate
-        chosen = "eager" if eager_vs_sdpa > 1 else "sdpa"
-        logger.info("%s: eager attention runs %.2fx as fast as sdpa; serving with %s", artifact.key, eager_vs_sdpa, chosen)
-        return (eager if chosen == "eager" else sdpa), {"serving": f"torch {chosen}", "eager_speedup_over_sdpa": eager_vs_sdpa}
+        eager_vs_sdpa = paired_speedup(measure_paired(sdpa, eager, self.queries, config, self.clock))
+        chosen = "eager" if eager_vs_sdpa.low > 1 else "sdpa"
+        logger.info("%s: eager attention runs %.2fx as fast as sdpa [%.2f, %.2f]; serving with %s", artifact.key,
+                    eager_vs_sdpa.estimate, eager_vs_sdpa.low, eager_vs_sdpa.high, chosen)
+        return (eager if chosen == "eager" else sdpa), {"serving": f"torch {chosen}", "eager_speedup_over_sdpa": eager_vs_sdpa.estimate}
 
     def quality(self, name: str) -> Quality:
         """Test-split metrics on the variant's timed path, and batched vs batch-size-1 agreement."""
@@ -153,7 +166,7 @@ class Suite:
 
     def record(self, name: str, latency_seconds: list[float], budget: Budget | None = None) -> tuple[Figures, list[Check]]:
         """A variant's figures (its plain latency samples, quality, size, paired speed-up, ratios), judged by its budget."""
-        artifact, variant, predictor = self.artifact(name), self.variants[name], self.predictor(name)
+        artifact, variant, predictor = self.served(name), self.variants[name], self.predictor(name)
         quality, baseline_quality = self.quality(name), self.quality(BASELINE)
         latency = latency_summary(latency_seconds)
         if name == BASELINE:
@@ -182,7 +195,7 @@ class Suite:
             speedup_high=speedup.high,
             p50_ratio=1.0 if name == BASELINE else self.baseline_p50() / latency["p50_ms"],
             paired_ratios=ratios,
-            size_ratio=size / self.artifact(BASELINE).deployed_bytes(),
+            size_ratio=size / self.served(BASELINE).deployed_bytes(),
             accuracy_drop=b.accuracy - m.accuracy,
             oos_recall_drop=b.oos_recall - m.oos_recall,
             accuracy_drop_vs_source=(

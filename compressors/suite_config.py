@@ -93,6 +93,8 @@ def load_suite_config(profile: Profile, path: Path) -> SuiteConfig:
     variants = _check_keys(path, "variants", raw.get("variants", {}), VARIANT_KEYS)
     include = _patterns(path, "include", variants.get("include", ["*"]))
     exclude = _patterns(path, "exclude", variants.get("exclude", []))
+    if not profile.data.oos_label:
+        profile = replace(profile, serving=())  # no out-of-scope class: no out-of-scope decision
     config = SuiteConfig(profile, include, exclude, _budgets(path, raw.get("budgets", {})))
     if not any(config.selects(name) for name in VARIANT_NAMES):
         raise ValueError(f"{path}: [variants] selects no variant (include {list(include)}, exclude {list(exclude)})")
@@ -151,7 +153,7 @@ def _apply_train(profile: Profile, path: Path, values: dict) -> Profile:
         profile,
         teacher_train=train(profile.teacher_train),
         student_train=train(profile.student_train),
-        frontier_train=train(profile.frontier_train),
+        distill=replace(profile.distill, train=train(profile.distill.train)),
         search=replace(search, base=replace(search.base, train=train(search.base.train)), space=space),
         pruning=replace(profile.pruning, train=train(profile.pruning.train)),
         harness=replace(profile.harness, max_length=values.get("max_length", profile.harness.max_length)),

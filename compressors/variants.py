@@ -56,7 +56,7 @@ class Variant:
         found = []
         for step in self.steps:
             teacher = getattr(getattr(step, "base", step), "teacher", None)
-            if isinstance(teacher, str):
+            if isinstance(teacher, str) and teacher:
                 found.append(teacher)
         return found
 
@@ -82,7 +82,8 @@ def student_cut(profile: Profile) -> CutLayers:
 
 
 def student_variants(profile: Profile) -> list[Variant]:
-    """Students cut from the teacher: labels only, KD with searched alpha/T, KD with intermediate layers."""
+    """Students cut from the teacher: on labels alone, distilled with the chosen recipe, and the
+    book's chain (an Optuna search over alpha, T and epochs)."""
     cut = student_cut(profile)
     base = replace(profile.search.base, teacher=BASELINE)
     return [
@@ -91,15 +92,12 @@ def student_variants(profile: Profile) -> list[Variant]:
             description="teacher layers cut to a student, fine-tuned on labels alone",
         ),
         Variant(
-            "distilled", (cut, replace(profile.search, base=base)), source=BASELINE,
-            description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
+            "distilled", (cut, replace(profile.distill, teacher=BASELINE)), source=BASELINE,
+            description="the student distilled with the recipe chosen on validation",
         ),
         Variant(
-            "distilled-layers",
-            (cut, replace(base, alpha=0.5, temperature=4.0, train=profile.student_train, layers=profile.layer_loss)),
-            source=BASELINE,
-            description="the student trained with the KD loss plus hidden-state and attention losses "
-            "on mapped layers (TinyBERT-style)",
+            "distilled-searched", (cut, replace(profile.search, base=base)), source=BASELINE,
+            description="the student trained with the KD loss, alpha/T/epochs from the Optuna search",
         ),
     ]
 
@@ -133,27 +131,18 @@ def onnx_runtime_variants(profile: Profile) -> list[Variant]:
 
 def vocabulary_variants(profile: Profile) -> list[Variant]:
     """Trimmed vocabularies: alone on the baseline, and the frontier chains on the distilled student."""
-    redistill = replace(profile.search.base, teacher=BASELINE, alpha=0.5, temperature=4.0,
-                        train=profile.frontier_train, same_tokenizer=False)
+    nearest = TrimVocabulary(dropped="nearest")
     return [
-        Variant("baseline-trimmed", (TrimVocabulary(),), source=BASELINE, fp32_source=BASELINE, fast=False,
-                description="baseline with the vocabulary trimmed to the training ids + spelling pieces, "
-                "no retraining (what trimming alone costs)"),
+        Variant("baseline-trimmed", (nearest,), source=BASELINE, fp32_source=BASELINE, fast=False,
+                description="baseline with the vocabulary trimmed to the training ids + spelling pieces, dropped "
+                "pieces reading their nearest kept row, no retraining (what trimming alone costs)"),
+        Variant("frontier", (nearest, *ort_chain()), source="distilled", fp32_source="distilled",
+                description="distilled, vocabulary trimmed (dropped pieces read their nearest kept row), ORT "
+                "optimized, ORT int8"),
         Variant(
-            # 5,000 frequent pieces: about 2,500 ids beyond the training ones, what the size budget
-            # (0.10 of the baseline) leaves room for at one int8 byte per weight.
-            "frontier", (TrimVocabulary(keep_frequent=5000), *ort_chain()), source="distilled", fp32_source="distilled",
-            description="distilled, vocabulary trimmed to the training ids + spelling pieces + 5,000 frequent "
-            "pieces, ORT optimized, ORT int8",
-        ),
-        Variant("frontier-training-ids", (TrimVocabulary(), *ort_chain()), source="distilled", fp32_source="distilled",
-                description="frontier keeping only the training ids + spelling pieces (no frequent pieces)"),
-        Variant(
-            # Re-train on the trimmed vocabulary against the cached teacher logits (which are per
-            # text, so the student's tokenizer may differ from the teacher's).
-            "frontier-redistilled", (TrimVocabulary(), redistill, *ort_chain()), source="distilled", fp32_source="distilled",
-            description="frontier with a re-distillation after trimming (the training split has no "
-            "dropped ids, so it cannot teach the re-spelled words)",
+            "frontier-respelled", (TrimVocabulary(keep_frequent=5000), *ort_chain()), source="distilled",
+            fp32_source="distilled",
+            description="frontier with dropped words re-spelled from kept pieces, and 5,000 frequent pieces kept",
         ),
     ]
 
@@ -161,12 +150,14 @@ def vocabulary_variants(profile: Profile) -> list[Variant]:
 def pruned_variants(profile: Profile) -> list[Variant]:
     """Unstructured pruning while fine-tuning, stored sparse, and its int8 form."""
     pruning = profile.pruning
+    source = None if pruning.checkpoint else profile.pruning_source
+    origin = "the pretrained checkpoint" if pruning.checkpoint else profile.pruning_source
     return [
         *(
             Variant(
-                f"pruned-{method}", (replace(pruning, method=method),), source=profile.pruning_source, fast=False,
-                description=f"{profile.pruning_source} with {pruning.sparsity:.0%} of its "
-                f"{'/'.join(pruning.targets)} weights {method}-pruned while fine-tuning, stored sparse",
+                f"pruned-{method}", (replace(pruning, method=method),), source=source, fast=False,
+                description=f"{origin} fine-tuned with {pruning.sparsity:.0%} of its {'/'.join(pruning.targets)} "
+                f"weights {method}-pruned" + (f", distilling from {pruning.teacher}" if pruning.teacher else "") + ", stored sparse",
             )
             for method in ("magnitude", "movement")
         ),
@@ -175,7 +166,20 @@ def pruned_variants(profile: Profile) -> list[Variant]:
     ]
 
 
-BUILDERS = (teacher_variants, student_variants, int8_variants, onnx_runtime_variants, vocabulary_variants, pruned_variants)
+def structured_variants(profile: Profile) -> list[Variant]:
+    """Whole heads and feed-forward neurons removed from the baseline (smaller matrices), and its ORT int8 form."""
+    shape = profile.structured
+    return [
+        Variant("pruned-structured", (shape,), source=BASELINE, fp32_source=BASELINE,
+                description=f"baseline keeping {shape.heads} heads and {shape.neurons} feed-forward neurons a layer "
+                "(most important on training data), then KD fine-tuned"),
+        Variant("pruned-structured-ort-quantized", ort_chain(), source="pruned-structured", fp32_source="pruned-structured",
+                description="pruned-structured through ONNX, ORT optimizer and ORT dynamic int8"),
+    ]
+
+
+BUILDERS = (teacher_variants, student_variants, int8_variants, onnx_runtime_variants, vocabulary_variants, pruned_variants,
+            structured_variants)
 
 
 def registry(profile: Profile) -> dict[str, Variant]:

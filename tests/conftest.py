@@ -6,8 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from compressors.data import DataConfig, fingerprint, load_data
+
+# Shared, loaded CI machines: a property test must never fail on time (hypothesis' default
+# deadline is 200 ms per example).
+settings.register_profile("loaded-machine", deadline=None)
+settings.load_profile("loaded-machine")
+
 
 def make_tiny_checkpoint(out: Path, seed: int = 0, layers: int = 2) -> Path:
     """A randomly initialised BERT classifier (64 wide) over the CLINC150 labels, saved with the MiniLM tokenizer."""
@@ -55,6 +62,30 @@ def context(tmp_path, small_clinc):
     from compressors.steps.base import BuildContext
 
     return BuildContext(ArtifactCache(tmp_path / "cache"), small_clinc, fingerprint(small_clinc))
+
+
+@pytest.fixture()
+def tiny_model(tiny_checkpoint):
+    """The tiny checkpoint, loaded."""
+    from compressors.formats.checkpoints import load_pretrained_classifier
+
+    return load_pretrained_classifier(str(tiny_checkpoint))
+
+
+@pytest.fixture()
+def tiny_source(tiny_checkpoint, context):
+    """The tiny checkpoint as a torch artifact with the data set's labels (untrained); also the context's baseline."""
+    from compressors.artifacts import Built
+    from compressors.formats.checkpoints import load_pretrained_classifier, load_tokenizer
+    from compressors.formats.dense import TORCH_KIND, save_classifier
+
+    def build(out_dir: Path) -> Built:
+        save_classifier(load_pretrained_classifier(str(tiny_checkpoint), context.label_names), load_tokenizer(str(tiny_checkpoint)), out_dir)
+        return Built(TORCH_KIND)
+
+    source = context.cache.get_or_build("tiny", {"tiny": str(tiny_checkpoint)}, build)
+    context.resolver = {"baseline": source}.__getitem__
+    return source
 
 
 pytest_plugins = ("pytester",)

@@ -16,15 +16,12 @@ PINNED = {
     "full": {
         "baseline": "fine-tune-7464a496293c3c6863d6",
         "student": "distill-4a82030d18d668f53264",
-        "distilled-layers": "distill-a43841a515a252dab6f4",
         "baseline-quantized": "torch-int8-e613047bdce0e258176d",
-        "baseline-trimmed": "trim-vocabulary-37b55577fc6f0158e529",
     },
     "small": {
         "baseline": "fine-tune-1994ba7ca1b9f07d3bce",
         "student": "distill-a9d8e41eeacc553d9f51",
         "baseline-quantized": "torch-int8-7e81c66337b33a6a0de9",
-        "baseline-trimmed": "trim-vocabulary-43e86dbc39639110adc4",
     },
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests_support import FakeClock
 
 from compressors.artifacts import Artifact
 from compressors.data import DataConfig
@@ -13,20 +14,10 @@ from compressors.suite import TEST_SLOWDOWN_ENV, Suite, _SlowedPredictor, parse_
 from compressors.variants import VARIANT_NAMES
 
 
-class Clock:
-    """Time moves only when a fake model runs."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeModel:
     """Answers from a table (batched calls may answer otherwise) and takes `cost` fake seconds per query."""
 
-    def __init__(self, clock: Clock, cost: float, answers: dict[str, int], classes: int, batched: dict[str, int] | None = None) -> None:
+    def __init__(self, clock: FakeClock, cost: float, answers: dict[str, int], classes: int, batched: dict[str, int] | None = None) -> None:
         self.clock, self.cost, self.answers, self.classes, self.batched = clock, cost, answers, classes, batched or {}
 
     def __call__(self, text: str) -> int:
@@ -45,7 +36,7 @@ class FakeModel:
 def data_profile():
     from dataclasses import replace
 
-    return replace(SMALL, data=DataConfig(per_class={"train": 2, "validation": 1, "test": 2}))
+    return replace(SMALL, data=DataConfig(per_class={"train": 2, "validation": 1, "test": 2}), serving=())
 
 
 def _artifact(tmp_path, name: str, size: int, kind: str = "onnx") -> Artifact:
@@ -56,7 +47,7 @@ def _artifact(tmp_path, name: str, size: int, kind: str = "onnx") -> Artifact:
 
 
 def test_record_combines_quality_speed_and_size_against_the_baseline(tmp_path, data_profile) -> None:
-    clock = Clock()
+    clock = FakeClock()
     suite = Suite(data_profile, tmp_path / "cache", device="cpu", clock=clock)
     texts, labels = suite.test["text"], suite.test["intent"]
     classes = len(suite.test.features["intent"].names)
@@ -69,7 +60,7 @@ def test_record_combines_quality_speed_and_size_against_the_baseline(tmp_path, d
         "quantized": (FakeModel(clock, 0.5e-3, {**truth, **wrong}, classes, batched=flipped), 10),
     }
     for name, (model, size) in fakes.items():
-        suite._artifacts[name] = _artifact(tmp_path, name, size)
+        suite._artifacts[name] = suite._served[name] = _artifact(tmp_path, name, size)
         suite._predictors[name] = model
         suite._serving[name] = {"serving": "fake"}
 
@@ -121,7 +112,7 @@ def test_bad_knob_values_name_the_variable_and_the_item(value, message) -> None:
 
 
 def test_a_slowed_predictor_takes_factor_times_as_long_and_answers_the_same() -> None:
-    clock = Clock()
+    clock = FakeClock()
     slowed = _SlowedPredictor(FakeModel(clock, 2e-3, {"hello": 7}, 9), 1.25, clock, wait=lambda s: setattr(clock, "now", clock.now + s))
     assert slowed("hello") == 7 and clock.now == pytest.approx(2.5e-3)
     assert slowed.logits(["hello", "hello"]).shape == (2, 9) and clock.now == pytest.approx(2.5e-3 + 5e-3)

@@ -17,3 +17,13 @@ def copy_as_artifact(directory: Path, tmp_path: Path, kind: str = "torch") -> Ar
         return Built(kind)
 
     return ArtifactCache(tmp_path / "sources").get_or_build("source", {"dir": str(directory)}, build)
+
+
+class FakeClock:
+    """A clock whose time moves only when a fake model says it ran."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -83,7 +83,7 @@ def run_sweep(
     """Build and evaluate the dense source and every (method, sparsity); returns the source first."""
     # The sweep builds and runs models: the heavy layers load here, not when the CLI starts.
     from compressors.measure.harness import evaluate
-    from compressors.measure.predictors import load_predictor
+    from compressors.formats.predictors import load_predictor
     from compressors.steps.base import build_chain
     from compressors.steps.prune import METHODS
     from compressors.suite import Suite
@@ -110,13 +110,19 @@ def run_sweep(
         logger.info("prune-sweep: %s at %.2f: accuracy %.4f, %.1f MB", method, target, point.accuracy, point.size_mb)
         return point
 
-    source = suite.artifact(profile.pruning_source)
-    points = [measure(source, "dense", 0.0)]
+    source = None if profile.pruning.checkpoint else suite.artifact(profile.pruning_source)
+    points = [measure(suite.artifact(sweep_reference(profile)), "dense", 0.0)]
     for method in methods:
         for sparsity in sparsities:
             config = replace(profile.pruning, method=method, sparsity=sparsity)
             points.append(measure(build_chain(source, (config,), suite.context), method, sparsity))
     return points
+
+
+def sweep_reference(profile: Profile) -> str:
+    """The dense variant the pruned models compare with: the source pruned, or the baseline when
+    pruning starts from the pretrained checkpoint (the baseline is that checkpoint fine-tuned)."""
+    return "baseline" if profile.pruning.checkpoint else profile.pruning_source
 
 
 def format_sweep(points: Sequence[SweepPoint], profile: str, source: str) -> str:
@@ -191,6 +197,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"compressors prune-sweep: error: {error}", file=sys.stderr)
         return 2
     points = run_sweep(profile, args.cache_dir or default_cache_dir(), args.methods, args.sparsities, args.threads)
-    for path in write_sweep(points, args.out, profile.name, profile.pruning_source):
+    for path in write_sweep(points, args.out, profile.name, sweep_reference(profile)):
         print(path)
     return 0

@@ -85,3 +85,17 @@ def label_names(model_dir: Path) -> list[str]:
     config = json.loads((Path(model_dir) / "config.json").read_text())
     id2label = config.get("id2label") or {}
     return [id2label[str(i)] for i in range(len(id2label))]
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+    """Save a tokenizer; a vocabulary where several pieces share an id (a trimmed vocabulary that
+    maps dropped pieces to kept rows) is written whole into tokenizer.json, which the id-ordered
+    serialisation would otherwise cut to one piece per id."""
+    tokenizer.save_pretrained(out_dir)
+    vocab = tokenizer.get_vocab()
+    if len(set(vocab.values())) == len(vocab):
+        return
+    path = Path(out_dir) / "tokenizer.json"
+    document = json.loads(path.read_text())
+    document["model"]["vocab"] = dict(sorted(vocab.items(), key=lambda item: (item[1], item[0])))
+    path.write_text(json.dumps(document, ensure_ascii=False))

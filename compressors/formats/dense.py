@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compressors.artifacts import Artifact
-from compressors.formats.checkpoints import load_pretrained_classifier, load_tokenizer
+from compressors.formats.checkpoints import load_pretrained_classifier, load_tokenizer, save_tokenizer
 from compressors.formats.sparse import SPARSE_TORCH_KIND, load_sparse_model
+from compressors.formats.structured import STRUCTURED_TORCH_KIND, has_structure, load_structured_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 TORCH_KIND = "torch"
-TORCH_KINDS = (TORCH_KIND, SPARSE_TORCH_KIND)
+TORCH_KINDS = (TORCH_KIND, SPARSE_TORCH_KIND, STRUCTURED_TORCH_KIND)
 DEFAULT_MAX_LENGTH = 64
+DENSE_WEIGHTS = "model.safetensors"  # what `save_pretrained` writes
 # Attention kernels of transformers' BERT: what a user serving the model in PyTorch gets by default
 # ("sdpa") and the explicit one the ONNX export traces ("eager").
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
@@ -26,16 +28,22 @@ ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 def save_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
     """Save a classifier (safetensors) and its tokenizer into one directory."""
     model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
 
 
 def load_torch_artifact(artifact: Artifact, attention: str = "eager") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The (model, tokenizer) pair of a torch artifact, dense or stored sparse (pruned)."""
-    if artifact.kind == SPARSE_TORCH_KIND:
-        return load_sparse_model(artifact.path, attention), load_tokenizer(str(artifact.path))
-    if artifact.kind != TORCH_KIND:
+    """The (model, tokenizer) pair of a torch artifact: dense, stored sparse, or with pruned heads/neurons."""
+    if artifact.kind not in TORCH_KINDS:
         raise ValueError(f"expected one of {TORCH_KINDS} artifacts, got {artifact.kind!r} at {artifact.path}")
-    return load_pretrained_classifier(str(artifact.path), attn_implementation=attention), load_tokenizer(str(artifact.path))
+    if artifact.kind == SPARSE_TORCH_KIND:
+        model = load_sparse_model(artifact.path, attention)
+    elif artifact.kind == STRUCTURED_TORCH_KIND:
+        model = load_structured_model(artifact.path, attention)
+    elif has_structure(artifact.path):  # a structured model trained further by a step that saves dense
+        model = load_structured_model(artifact.path, attention, weights=DENSE_WEIGHTS)
+    else:
+        model = load_pretrained_classifier(str(artifact.path), attn_implementation=attention)
+    return model, load_tokenizer(str(artifact.path))
 
 
 class TorchPredictor:

@@ -12,8 +12,9 @@ import warnings
 from pathlib import Path
 
 from compressors.artifacts import Artifact
-from compressors.formats.checkpoints import load_tokenizer
+from compressors.formats.checkpoints import load_tokenizer, save_tokenizer
 from compressors.formats.dense import DEFAULT_MAX_LENGTH, TorchPredictor
+from compressors.formats.structured import skeleton
 
 INT8_KIND = "torch-int8"
 WEIGHTS_FILE = "int8.safetensors"
@@ -74,18 +75,18 @@ def save_int8(quantized, tokenizer, out_dir: Path) -> None:
     save_file(tensors, str(out_dir / WEIGHTS_FILE))
     (out_dir / LAYOUT_FILE).write_text(json.dumps(layout, indent=1))
     quantized.config.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
 
 
 def load_int8(path: Path, attention: str = "eager"):
     """Rebuild a dynamically quantized classifier from `save_int8`'s files."""
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     path = Path(path)
     config = AutoConfig.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_config(config, attn_implementation=attention).eval()
+    model = skeleton(config, attention, str(path / "config.json")).eval()  # with pruned heads/neurons if any
     tensors = load_file(str(path / WEIGHTS_FILE))
     layout = json.loads((path / LAYOUT_FILE).read_text())
     plain = {k: v for k, v in tensors.items() if not k.startswith(tuple(f"{n}." for n in layout))}

@@ -23,6 +23,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from compressors.formats.checkpoints import save_tokenizer
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -121,7 +123,7 @@ def save_sparse_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenize
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     state = model.state_dict()
     save_sparse(state, out_dir / SPARSE_WEIGHTS)
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())

@@ -134,8 +134,7 @@ class Check:
             return f"variant {self.variant!r}: {self.figure} is NaN (not measured), so budget {self.key} ({self.relation} {self.limit:g}) cannot hold"
         if self.status == "broken":
             return f"{head} breaks budget {self.key} (needs {self.figure} {self.relation} {self.limit:g})"
-        s = self.shortfall
-        assert s is not None
+        s = self.shortfall or Shortfall(math.nan, math.nan)
         known = f"target {self.relation} {self.limit:g}, reached {s.reached:g} (margin {s.margin:g})"
         if self.status == "short":
             return f"{self.variant}: {self.figure} {known}, now {self.value:.4g}" + (f": {s.why}" if s.why else "")

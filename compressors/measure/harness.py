@@ -14,7 +14,7 @@ import numpy as np
 
 from compressors.measure.metrics import IntentMetrics, intent_metrics
 from compressors.measure.paired import PairedConfig
-from compressors.measure.predictors import Predictor
+from compressors.formats.predictors import Predictor
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class StepRule:
 
     Attributes:
         build: writes the artifact: `build(source, config, context, out_dir) -> Built`.
-        produces: the kind of artifact it writes.
+        produces: the kind of artifact it writes (None: the source's kind).
         accepts: the source kinds it reads.
         needs_source: whether a source artifact is required (a step that starts from a
             checkpoint takes none); a function of the config when that decides.
@@ -82,7 +82,7 @@ class StepRule:
     """
 
     build: BuildFn
-    produces: str
+    produces: str | None
     accepts: tuple[str, ...]
     needs_source: bool | Callable[[Any], bool] = True
     uses_data: bool = True
@@ -99,7 +99,7 @@ _STEPS: dict[type, StepRule] = {}
 def register_step(
     config_type: type,
     *,
-    produces: str,
+    produces: str | None,
     accepts: tuple[str, ...] = (),
     needs_source: bool | Callable[[Any], bool] = True,
     uses_data: bool = True,
@@ -157,7 +157,8 @@ def apply_step(source: Artifact | None, config: Any, context: BuildContext) -> A
     recipe = recipe_of(config, source, context)
     if context.plan_only:
         key = artifact_key(config.STEP, recipe)
-        return Artifact(context.cache.root / key, key, rule.produces, digest="", meta={})
+        kind = rule.produces or (source.kind if source else "")
+        return Artifact(context.cache.root / key, key, kind, digest="", meta={})
     return context.cache.get_or_build(config.STEP, recipe, lambda out_dir: rule.build(source, config, context, out_dir))
 
 

@@ -19,6 +19,7 @@ from compressors.data import LABEL, TEXT
 from compressors.formats.checkpoints import checkpoint_fingerprint, load_pretrained_classifier, load_tokenizer
 from compressors.formats.checkpoints import label_names as saved_label_names
 from compressors.formats.dense import TORCH_KIND, TORCH_KINDS, load_torch_artifact, save_classifier
+from compressors.steps.augment import Augment, augmented_logits, augmented_texts
 from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
 from compressors.steps.distill_layers import LayerLoss, check_layer_pairs, layer_loss, resolved
 from compressors.steps.training import TrainConfig, accuracy_of, predict_logits, seed_everything, train_classifier
@@ -50,6 +51,28 @@ def kd_loss(
     return alpha * cross_entropy + (1.0 - alpha) * temperature**2 * kl
 
 
+def augmented_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    augmented: torch.Tensor,
+    alpha: float,
+    temperature: float,
+    augmented_weight: float = -1.0,
+) -> torch.Tensor:
+    """Per row: alpha * CE + (1 - alpha) * T^2 * KL for a labelled row, w * T^2 * KL for an augmented
+    one (w = 1 - alpha unless given); the batch mean. Augmented rows' labels are never read."""
+    import torch
+    import torch.nn.functional as F
+
+    weight = 1.0 - alpha if augmented_weight < 0 else augmented_weight
+    teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
+    student = F.log_softmax(student_logits / temperature, dim=-1)
+    kl = F.kl_div(student, teacher, reduction="none").sum(-1) * temperature**2
+    cross_entropy = F.cross_entropy(student_logits, torch.where(augmented, 0, labels), reduction="none")
+    return torch.where(augmented, weight * kl, alpha * cross_entropy + (1.0 - alpha) * kl).mean()
+
+
 @dataclass(frozen=True)
 class Distill:
     """Train a student with the KD loss against a teacher variant.
@@ -65,6 +88,8 @@ class Distill:
         same_tokenizer: require the student's vocabulary to equal the teacher's.
         layers: also match hidden states / attention maps of mapped layers (None: logits only);
             needs a student that tokenizes like the teacher.
+        augment: also train on variants of the training queries, against the teacher's logits
+            alone (`compressors.steps.augment`); None trains on the training split only.
     """
 
     teacher: str = "baseline"
@@ -74,6 +99,7 @@ class Distill:
     student_checkpoint: str = ""
     same_tokenizer: bool = True
     layers: LayerLoss | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+    augment: Augment | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "distill"
     VERSION: ClassVar[str] = "1"
@@ -134,10 +160,13 @@ def distill_loss_fn(
     temperature: float,
     layers: LayerLoss | None = None,
     teacher_model=None,
+    augmented: torch.Tensor | None = None,
+    augmented_weight: float = -1.0,
 ) -> Callable:
-    """The training loop's loss hook for rows of the training split.
+    """The training loop's loss hook for rows of the training split (and their augmented variants).
 
     With `layers`, `teacher_model` runs on each batch for its hidden states and attention maps.
+    With `augmented` (a boolean per row), those rows are trained on the KD term alone.
     """
     import torch
 
@@ -146,7 +175,10 @@ def distill_loss_fn(
 
     def loss(outputs, labels, rows, batch):
         logits = outputs.logits
-        if teacher_logits is None or alpha == 1.0:
+        if augmented is not None:
+            value = augmented_kd_loss(logits, teacher_logits[rows].to(logits.device), labels, augmented[rows].to(logits.device),
+                                      alpha, temperature, augmented_weight)
+        elif teacher_logits is None or alpha == 1.0:
             value = kd_loss(logits, logits, labels, 1.0, temperature)
         else:
             value = kd_loss(logits, teacher_logits[rows].to(logits.device), labels, alpha, temperature)
@@ -191,11 +223,23 @@ def train_student(
     model, tokenizer = load_student(source, config, context)
     check_compatible(teacher.path, model, tokenizer, context.label_names, config.same_tokenizer)
     train = context.data["train"]
-    logits = None if config.alpha == 1.0 else teacher_logits(teacher, context, config.train.max_length)
-    texts, labels = train[TEXT], train[LABEL]
-    if rows is not None:
-        texts, labels = [texts[i] for i in rows], [labels[i] for i in rows]
-        logits = logits[rows] if logits is not None else None
+    logits = None if config.alpha == 1.0 and config.augment is None else teacher_logits(teacher, context, config.train.max_length)
+    texts, labels = list(train[TEXT]), list(train[LABEL])
+    chosen = list(range(len(texts))) if rows is None else list(rows)
+    augmented = None
+    if config.augment is not None:
+        import torch
+
+        variants = augmented_texts(teacher, config.augment, context)
+        variant_logits = augmented_logits(teacher, config.augment, context, config.train.max_length)
+        extra = [k * len(texts) + i for k in range(config.augment.copies) for i in chosen]
+        texts = [texts[i] for i in chosen] + [variants[j] for j in extra]
+        labels = [labels[i] for i in chosen] + [-100] * len(extra)
+        logits = torch.cat([logits[chosen], variant_logits[extra]])
+        augmented = torch.tensor([False] * len(chosen) + [True] * len(extra))
+    elif rows is not None:
+        texts, labels = [texts[i] for i in chosen], [labels[i] for i in chosen]
+        logits = logits[chosen] if logits is not None else None
     layers, teacher_model, forward_options = config.layers, None, {}
     if layers is not None:
         teacher_model, layers = load_layer_teacher(teacher, model, tokenizer, layers)
@@ -204,9 +248,11 @@ def train_student(
     hook = (lambda epoch: on_epoch_end(epoch, model, tokenizer)) if on_epoch_end else None
     train_classifier(
         model, tokenizer, texts, labels, config.train,
-        loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model),
+        loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model, augmented,
+                                config.augment.weight if config.augment else -1.0),
         on_epoch_end=hook, forward_options=forward_options, device=context.device,
-        description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}" + (" +layers" if layers else ""),
+        description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}" + (" +layers" if layers else "")
+        + (f" +{config.augment.copies}x augmented" if config.augment else ""),
     )
     return model, tokenizer
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from compressors.artifacts import Artifact, Built
 from compressors.data import TEXT
+from compressors.formats.checkpoints import save_tokenizer
 from compressors.formats.dense import TORCH_KINDS, load_torch_artifact
 from compressors.formats.onnx import INPUT_NAMES, MODEL_FILE, ONNX_KIND, make_session
 from compressors.steps.base import BuildContext, register_step
@@ -130,5 +131,5 @@ def export_onnx(source: Artifact, config: OnnxExport, context: BuildContext, out
     texts = list(context.data["validation"][TEXT][: config.parity_samples])
     difference = check_parity(model, tokenizer, out_dir / MODEL_FILE, texts, config.parity_tolerance)
     model.config.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     return Built(ONNX_KIND, {"parity_max_abs_diff": difference})

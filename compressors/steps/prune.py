@@ -5,10 +5,10 @@ uses `W * M`. The sparsity of the masks follows the cubic schedule of `compresso
 Magnitude pruning ranks by `S = |W|` and refreshes the masks at the schedule's update steps, so
 a weight pruned early can come back. Movement pruning learns `S` with the weights (straight-
 through estimator through Top_k), so it keeps the weights that move away from zero. The scores
-start equal and need weights that move to mean something (Sanh et al. prune while fine-tuning
-from the pretrained checkpoint for about 10 epochs): from the already fine-tuned baseline over
-2 epochs its masks overlap the largest weights exactly as random masks do, and the model
-collapses, while magnitude pruning keeps most of the accuracy (README, "Pruning").
+start at zero and need weights that move to mean something: Sanh et al. prune while fine-tuning
+from the pretrained checkpoint, with distillation, and so can `Prune` (`checkpoint`, `teacher`).
+From an already fine-tuned model over 2 epochs the movement masks overlap the largest weights
+exactly as random masks do, and the model collapses (README, "Pruning").
 
 The result is stored sparse (`compressors.formats.sparse`): the directory size the suite reports
 is the honest one, and the dense size is recorded beside it in the artifact's meta.
@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from compressors.artifacts import Artifact, Built
 from compressors.data import LABEL, TEXT
+from compressors.formats.checkpoints import checkpoint_fingerprint, load_pretrained_classifier, load_tokenizer
 from compressors.formats.dense import TORCH_KINDS, load_torch_artifact
 from compressors.formats.sparse import SPARSE_TORCH_KIND, save_sparse_classifier
-from compressors.steps.base import BuildContext, register_step
+from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
+from compressors.steps.distill import distill_loss_fn, teacher_logits
 from compressors.steps.prune_schedule import SCOPES, CubicSchedule, MaskedWeight, mask_sparsity, schedule_for, topk_masks
-from compressors.steps.training import TrainConfig, accuracy_of, train_classifier
+from compressors.steps.training import TrainConfig, accuracy_of, seed_everything, train_classifier
 
 if TYPE_CHECKING:
     import torch
@@ -61,6 +63,14 @@ class Prune:
         targets: the weights pruned, among "attention" (Q, K, V and output projections),
             "feed-forward" (intermediate and output), "embeddings", "classifier" (pooler + head).
         train: the fine-tuning run the pruning happens in.
+        checkpoint: prune while fine-tuning this pretrained checkpoint with a new head (as Sanh
+            et al. do) instead of a source artifact; "" prunes the source.
+        teacher: a variant whose cached logits the run also distils from ("": labels only).
+        alpha: weight of the cross-entropy term against the teacher's KD term.
+        temperature: softmax temperature of the KD term.
+        freeze: stop updating movement masks once the schedule reaches `sparsity`.
+        scores_learning_rate: learning rate of the movement scores (Sanh et al.: 1e-2); 0 uses
+            the weights' rate.
     """
 
     method: str = MAGNITUDE
@@ -72,6 +82,12 @@ class Prune:
     scope: str = "layer"
     targets: tuple[str, ...] = ("attention", "feed-forward")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2))
+    checkpoint: str = field(default="", metadata=OMIT_WHEN_DEFAULT)
+    teacher: str = field(default="", metadata=OMIT_WHEN_DEFAULT)
+    alpha: float = field(default=1.0, metadata=OMIT_WHEN_DEFAULT)
+    temperature: float = field(default=2.0, metadata=OMIT_WHEN_DEFAULT)
+    freeze: bool = field(default=False, metadata=OMIT_WHEN_DEFAULT)
+    scores_learning_rate: float = field(default=0.0, metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "prune"
     VERSION: ClassVar[str] = "1"
@@ -79,6 +95,18 @@ class Prune:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"Prune.method must be one of {METHODS}, got {self.method!r}")
+        if self.method == MOVEMENT and self.initial_sparsity > 0:
+            raise ValueError(
+                f"Prune.initial_sparsity must be 0 for movement pruning, got {self.initial_sparsity}: its scores "
+                "start at zero, so a mask before any learning would cut whole rows at random"
+            )
+        if not 0.0 <= self.alpha <= 1.0 or not self.temperature > 0 or self.scores_learning_rate < 0:
+            raise ValueError(
+                f"Prune needs alpha in [0, 1], temperature > 0 and scores_learning_rate >= 0, got "
+                f"alpha={self.alpha}, temperature={self.temperature}, scores_learning_rate={self.scores_learning_rate}"
+            )
+        if self.alpha < 1.0 and not self.teacher:
+            raise ValueError(f"Prune.alpha = {self.alpha} weighs a KD term: name the teacher variant (Prune.teacher)")
         if not 0.0 < self.sparsity < 1.0:
             raise ValueError(f"Prune.sparsity must be a fraction of zeros in (0, 1), got {self.sparsity}")
         if not 0.0 <= self.initial_sparsity <= self.sparsity:
@@ -173,7 +201,7 @@ class Pruner:
                 config.method, s.initial, s.final, s.t0, s.n, s.dt, s.end, total,
             )
         schedule = self.schedule
-        if config.method == MAGNITUDE:
+        if config.method == MAGNITUDE or config.freeze:
             due = schedule.is_update(step)
         else:  # movement: the scores keep learning, so the masks keep following them
             due = step >= schedule.t0 and (step - schedule.t0) % schedule.dt == 0
@@ -208,26 +236,57 @@ def prune_classifier(
     labels: list[int],
     config: Prune,
     device: str = "cpu",
+    loss_fn=None,
+    on_epoch_end=None,
 ) -> PreTrainedModel:
     """Fine-tune `model` in place while pruning it as `config` says; the masks end as exact zeros."""
     pruner = Pruner(model, config)
+    rates = {"scores": config.scores_learning_rate} if config.scores_learning_rate else None
     try:
-        train_classifier(model, tokenizer, texts, labels, config.train, on_step=pruner.on_step,
-                         description=f"prune {config.method} {config.sparsity:.0%}", device=device)
+        train_classifier(model, tokenizer, texts, labels, config.train, loss_fn=loss_fn, on_step=pruner.on_step,
+                         description=f"prune {config.method} {config.sparsity:.0%}", device=device,
+                         group_learning_rates=rates, on_epoch_end=on_epoch_end)
     finally:
         pruner.finalize()
     return model
 
 
+def _origin_and_teacher(source: Artifact | None, config: Prune, context: BuildContext) -> dict:
+    identity = {}
+    if config.checkpoint:
+        identity["origin"] = checkpoint_fingerprint(config.checkpoint)
+    if config.teacher:
+        identity["teacher"] = context.resolve(config.teacher).key
+    return identity
+
+
 @register_step(
-    Prune, produces=SPARSE_TORCH_KIND, accepts=TORCH_KINDS,
+    Prune, produces=SPARSE_TORCH_KIND, accepts=TORCH_KINDS, needs_source=lambda config: not config.checkpoint,
+    identity=_origin_and_teacher,
     code=("compressors.steps.training", "compressors.steps.prune_schedule", "compressors.formats.sparse"),
 )
-def prune(source: Artifact, config: Prune, context: BuildContext, out_dir: Path) -> Built:
-    """The prune step: the source classifier pruned while fine-tuning; a sparse-torch artifact."""
-    model, tokenizer = load_torch_artifact(source)
+def prune(source: Artifact | None, config: Prune, context: BuildContext, out_dir: Path) -> Built:
+    """The prune step: a classifier pruned while fine-tuning (from the source, or from a pretrained
+    checkpoint with a new head), optionally distilling from a teacher; a sparse-torch artifact."""
+    if config.checkpoint:
+        seed_everything(config.train.seed)
+        model = load_pretrained_classifier(config.checkpoint, context.label_names)
+        tokenizer = load_tokenizer(config.checkpoint)
+    else:
+        model, tokenizer = load_torch_artifact(source)
     train, validation = context.data["train"], context.data["validation"]
-    prune_classifier(model, tokenizer, train[TEXT], train[LABEL], config, device=context.device)
+    loss_fn = None
+    if config.teacher:
+        logits = teacher_logits(context.resolve(config.teacher), context, config.train.max_length)
+        loss_fn = distill_loss_fn(logits, config.alpha, config.temperature)
+    by_epoch: list[float] = []
+
+    def record(epoch: int) -> None:  # with the masks of that moment in force
+        by_epoch.append(accuracy_of(model, tokenizer, validation[TEXT], validation[LABEL], config.train.max_length))
+        logger.info("prune (%s): epoch %d, validation accuracy %.4f", config.method, epoch, by_epoch[-1])
+
+    prune_classifier(model, tokenizer, train[TEXT], train[LABEL], config, device=context.device, loss_fn=loss_fn,
+                     on_epoch_end=record)
     accuracy = accuracy_of(model, tokenizer, validation[TEXT], validation[LABEL], config.train.max_length)
     sizes = save_sparse_classifier(model, tokenizer, out_dir)
     achieved = weight_sparsity(model, config.targets)
@@ -239,6 +298,7 @@ def prune(source: Artifact, config: Prune, context: BuildContext, out_dir: Path)
         "method": config.method,
         "sparsity": achieved,
         "validation_accuracy": accuracy,
+        "validation_accuracy_by_epoch": by_epoch,
         **{k: v for k, v in sizes.items() if k != "size_mb"},  # the suite measures size_mb itself
         "inference": "dense kernels on weights with zeros: no speed-up expected",
         "seed": config.train.seed,

@@ -102,11 +102,14 @@ def train_classifier(
     description: str = "fine-tune",
     forward_options: dict[str, bool] | None = None,
     device: str = "cpu",
+    group_learning_rates: dict[str, float] | None = None,
 ) -> PreTrainedModel:
     """Train `model` in place with AdamW and a linear warm-up/decay schedule.
 
     Args:
         device: "cpu" or "cuda"; the model is moved there for training and back to the CPU.
+        group_learning_rates: parameters whose name contains a key train at that learning rate,
+            without weight decay (e.g. {"scores": 1e-2} for movement-pruning scores).
         loss_fn: the loss of a batch; cross-entropy when None.
         forward_options: extra keyword arguments of the model's forward pass, e.g.
             `{"output_hidden_states": True}` for a loss on hidden states.
@@ -130,13 +133,18 @@ def train_classifier(
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total = steps_per_epoch * config.epochs
     decay, no_decay = [], []
+    special: dict[str, list] = {key: [] for key in group_learning_rates or {}}
     for name, param in model.named_parameters():
-        if param.requires_grad:
+        if not param.requires_grad:
+            continue
+        key = next((k for k in special if k in name), None)
+        if key is not None:
+            special[key].append(param)
+        else:
             (no_decay if param.ndim < 2 or "LayerNorm" in name or "scores" in name else decay).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups += [{"params": params, "weight_decay": 0.0, "lr": group_learning_rates[key]} for key, params in special.items() if params]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(config.seed)
     pad_id = tokenizer.pad_token_id or 0

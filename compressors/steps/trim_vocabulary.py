@@ -26,6 +26,9 @@ from compressors.formats.dense import TORCH_KIND, TORCH_KINDS, load_torch_artifa
 from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
 
 
+DROPPED = ("respell", "nearest")
+
+
 @dataclass(frozen=True)
 class TrimVocabulary:
     """Keep the ids the training split uses at least `min_count` times, and spelling pieces.
@@ -38,11 +41,16 @@ class TrimVocabulary:
             BERT's WordPiece vocabularies list pieces by corpus frequency after the single
             characters, so these are the commonest words, which then keep their own embedding
             when a query outside the training split uses them.
+        dropped: what becomes of a dropped piece: "respell" (the tokenizer no longer knows it,
+            so WordPiece spells the word with kept pieces) or "nearest" (the tokenizer still
+            segments text exactly as before, and the dropped piece reads the embedding row of
+            its nearest kept piece of the same kind, word-initial or `##`, by cosine similarity).
     """
 
     min_count: int = 1
     spelling_pieces: bool = True
     keep_frequent: int = field(default=0, metadata=OMIT_WHEN_DEFAULT)
+    dropped: str = field(default="respell", metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "trim-vocabulary"
     VERSION: ClassVar[str] = "1"
@@ -52,6 +60,8 @@ class TrimVocabulary:
             raise ValueError(f"TrimVocabulary.min_count must be >= 1, got {self.min_count}")
         if self.keep_frequent < 0:
             raise ValueError(f"TrimVocabulary.keep_frequent must be >= 0, got {self.keep_frequent}")
+        if self.dropped not in DROPPED:
+            raise ValueError(f"TrimVocabulary.dropped must be one of {DROPPED}, got {self.dropped!r}")
 
 
 def _require_wordpiece(tokenizer) -> None:
@@ -108,13 +118,43 @@ def dropped_share(tokenizer, kept_ids: Iterable[int], texts: Sequence[str]) -> D
     )
 
 
-def trimmed_tokenizer(tokenizer, kept_ids: Iterable[int]):
-    """A BERT tokenizer over the kept pieces, producing the new (dense) ids directly."""
+def nearest_kept(tokenizer, kept_ids: Sequence[int], embeddings) -> dict[int, int]:
+    """For each dropped id, the kept id of the same kind (word-initial or `##`) whose embedding is
+    the most similar by cosine (ties: the lower id)."""
+    import numpy as np
+
+    vectors = np.asarray(embeddings, dtype=np.float64)
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    by_id = {i: piece for piece, i in tokenizer.get_vocab().items()}
+    kept = sorted(kept_ids)
+    kept_set = set(kept)
+    special = set(tokenizer.all_special_ids)
+    mapping: dict[int, int] = {}
+    for continuation in (False, True):
+        targets = np.array([i for i in kept if i not in special and by_id[i].startswith("##") == continuation])
+        dropped = [i for i in sorted(by_id) if i not in kept_set and by_id[i].startswith("##") == continuation]
+        for start in range(0, len(dropped), 1024):
+            chunk = np.array(dropped[start : start + 1024])
+            best = (vectors[chunk] @ vectors[targets].T).argmax(-1)  # first maximum: the lowest kept id
+            mapping.update(zip(chunk.tolist(), targets[best].tolist()))
+    return mapping
+
+
+def trimmed_tokenizer(tokenizer, kept_ids: Iterable[int], nearest: dict[int, int] | None = None):
+    """A BERT tokenizer over the kept pieces, producing the new (dense) ids directly.
+
+    With `nearest` (dropped id -> kept id), the dropped pieces stay in the vocabulary and read
+    their kept neighbour's new id, so text segments exactly as before.
+    """
     from transformers import BertTokenizer
 
     _require_wordpiece(tokenizer)
+    kept_ids = list(kept_ids)
     by_id = {i: piece for piece, i in tokenizer.get_vocab().items()}
     vocab = {by_id[old]: new for new, old in enumerate(kept_ids)}
+    if nearest:
+        position = {old: new for new, old in enumerate(kept_ids)}
+        vocab |= {by_id[dropped]: position[target] for dropped, target in nearest.items()}
     normalizer = tokenizer.backend_tokenizer.normalizer.__getstate__()
     options = _normalizer_options(normalizer)
     return BertTokenizer(
@@ -162,7 +202,10 @@ def trim_vocabulary(source: Artifact, config: TrimVocabulary, context: BuildCont
     """The trim-vocabulary step: a torch artifact with a smaller embedding matrix and tokenizer."""
     model, tokenizer = load_torch_artifact(source)
     kept = kept_token_ids(tokenizer, context.data["train"][TEXT], config)
-    trimmed = trimmed_tokenizer(tokenizer, kept)
+    nearest = None
+    if config.dropped == "nearest":
+        nearest = nearest_kept(tokenizer, kept, model.get_input_embeddings().weight.detach().numpy())
+    trimmed = trimmed_tokenizer(tokenizer, kept, nearest)
     trim_model(model, kept)
     save_classifier(model, trimmed, out_dir)
-    return Built(TORCH_KIND, {"vocab_size": len(kept), "original_vocab_size": len(tokenizer.get_vocab())})
+    return Built(TORCH_KIND, {"vocab_size": len(kept), "original_vocab_size": len(tokenizer.get_vocab()), "dropped": config.dropped})

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests_support import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compressors.measure.paired import PairedConfig, hodges_lehmann, measure_paired, paired_speedup
 
 
-class Clock:
-    """A fake clock: time moves only when a fake model runs."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Model:
     """Takes `cost * slowdown(now)` fake seconds per call and logs who ran."""
 
-    def __init__(self, name: str, cost: float, clock: Clock, log: list[str], slowdown=lambda now: 1.0) -> None:
+    def __init__(self, name: str, cost: float, clock: FakeClock, log: list[str], slowdown=lambda now: 1.0) -> None:
         self.name, self.cost, self.clock, self.log, self.slowdown = name, cost, clock, log, slowdown
 
     def __call__(self, text: str) -> int:
@@ -36,7 +27,7 @@ QUERIES = [f"query {i}" for i in range(7)]
 
 
 def test_blocks_alternate_abba_with_untimed_warm_calls() -> None:
-    clock, log = Clock(), []
+    clock, log = FakeClock(), []
     config = PairedConfig(pairs=4, block_calls=3, warm_calls=2)
     ratios = measure_paired(Model("C", 2.0, clock, log), Model("V", 0.5, clock, log), QUERIES, config, clock)
     block = 2 + 3
@@ -63,7 +54,7 @@ def test_both_blocks_of_a_pair_run_the_same_queries() -> None:
 
 
 def test_a_machine_that_slows_down_during_the_run_leaves_the_paired_ratio_in_place() -> None:
-    clock, log = Clock(), []
+    clock, log = FakeClock(), []
 
     def slowdown(now: float) -> float:  # the machine gets 3x slower over the run
         return 1.0 + now / 150.0

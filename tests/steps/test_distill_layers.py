@@ -17,6 +17,7 @@ from compressors.steps.distill_layers import (
     check_layer_pairs,
     hidden_state_loss,
     layer_loss,
+    resolved,
     uniform_pairs,
 )
 from compressors.steps.base import describe
@@ -113,9 +114,16 @@ def test_uniform_pairs_map_embeddings_and_last_layers_monotonically(student, tea
     assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(pairs, pairs[1:]))
 
 
+def test_no_pairs_means_the_uniform_mapping_of_both_depths() -> None:
+    from transformers import BertConfig
+
+    student, teacher = (BertConfig(num_hidden_layers=n) for n in (3, 6))
+    assert resolved(LayerLoss(), student, teacher).pairs == ((0, 0), (1, 2), (2, 4), (3, 6))
+    given = LayerLoss(pairs=((1, 1),))
+    assert resolved(given, student, teacher) is given
+
+
 def test_bad_layer_losses_are_rejected() -> None:
-    with pytest.raises(ValueError, match="at least one"):
-        LayerLoss(pairs=())
     with pytest.raises(ValueError, match="pairs of indices >= 0"):
         LayerLoss(pairs=((1, -1),))
     with pytest.raises(ValueError, match="not both 0"):

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-from compressors.artifacts import Built
 from compressors.formats.checkpoints import load_pretrained_classifier, load_tokenizer
-from compressors.formats.dense import TORCH_KIND, load_torch_artifact, save_classifier
+from compressors.formats.dense import load_torch_artifact
 from compressors.formats.sparse import SPARSE_TORCH_KIND, SPARSE_WEIGHTS, load_sparse_model, save_sparse_classifier
-from compressors.measure.predictors import load_predictor
+from compressors.formats.predictors import load_predictor
 from compressors.steps.base import apply_step
 from compressors.steps.prune import Prune, Pruner, target_modules, weight_sparsity
 from compressors.steps.prune_schedule import zeros_count
 from compressors.steps.training import TrainConfig
 
 TINY_TRAIN = TrainConfig(epochs=2, learning_rate=1e-3, max_length=32, threads=1)
-
-
-@pytest.fixture()
-def tiny_model(tiny_checkpoint):
-    return load_pretrained_classifier(str(tiny_checkpoint))
-
-
-@pytest.fixture()
-def tiny_source(tiny_checkpoint, context):
-    """The tiny checkpoint as a torch artifact with the data set's labels (untrained: pruning still runs)."""
-
-    def build(out_dir: Path) -> Built:
-        save_classifier(load_pretrained_classifier(str(tiny_checkpoint), context.label_names), load_tokenizer(str(tiny_checkpoint)), out_dir)
-        return Built(TORCH_KIND)
-
-    return context.cache.get_or_build("tiny", {"tiny": str(tiny_checkpoint)}, build)
 
 
 @pytest.mark.parametrize(
@@ -215,3 +197,59 @@ def test_targets_outside_a_bert_like_model_are_refused() -> None:
 def test_replace_keeps_validation() -> None:
     with pytest.raises(ValueError, match="Prune.sparsity"):
         replace(Prune(), sparsity=1.0)
+
+
+def test_movement_refuses_an_initial_sparsity() -> None:
+    with pytest.raises(ValueError, match="initial_sparsity must be 0 for movement pruning"):
+        Prune(method="movement", initial_sparsity=0.1)
+    with pytest.raises(ValueError, match="name the teacher variant"):
+        Prune(alpha=0.5)
+
+
+def test_pruning_from_a_checkpoint_with_a_teacher_needs_no_source(tiny_checkpoint, tmp_path, context) -> None:
+    from tests_support import copy_as_artifact
+
+    teacher = copy_as_artifact(tiny_checkpoint, tmp_path)
+    context.resolver = {"baseline": teacher}.__getitem__
+    config = Prune(method="movement", sparsity=0.5, every=2, train=TINY_TRAIN, checkpoint=str(tiny_checkpoint),
+                   teacher="baseline", alpha=0.5, temperature=2.0, scores_learning_rate=1e-2, freeze=True)
+    artifact = apply_step(None, config, context)
+    assert artifact.kind == SPARSE_TORCH_KIND and artifact.meta["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert len(artifact.meta["validation_accuracy_by_epoch"]) == TINY_TRAIN.epochs
+    from compressors.steps.base import recipe_of
+
+    recipe = recipe_of(config, None, context)
+    assert recipe["teacher"] == teacher.key and "origin" in recipe and recipe["source"] is None
+
+
+def test_frozen_movement_masks_stop_changing_at_the_end_of_the_schedule(tiny_model) -> None:
+    frozen = Pruner(tiny_model, Prune(method="movement", sparsity=0.5, every=1, start=0.0, end=0.5, freeze=True))
+    frozen.on_step(1, 10)
+    updates = []
+    frozen.update = lambda sparsity: updates.append(sparsity)
+    for step in range(2, 10):
+        frozen.on_step(step, 10)
+    assert updates and max(updates) == 0.5 and len(updates) == frozen.schedule.end - 1
+
+
+def test_scores_can_train_at_their_own_learning_rate(tiny_source, context, monkeypatch) -> None:
+    import torch
+
+    from compressors.steps.training import train_classifier
+
+    model, tokenizer = load_torch_artifact(tiny_source)
+    pruner = Pruner(model, Prune(method="movement", every=2))
+    groups = []
+
+    class Recording(torch.optim.AdamW):
+        def __init__(self, params, **kwargs):
+            groups.extend(params)
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    train = context.data["train"]
+    train_classifier(model, tokenizer, train["text"][:8], train["intent"][:8], TINY_TRAIN,
+                     on_step=pruner.on_step, group_learning_rates={"scores": 1e-2})
+    scores = [g for g in groups if g["initial_lr"] == 1e-2]  # before the warm-up scheduler scaled it
+    assert len(scores) == 1 and len(scores[0]["params"]) == len(pruner.masks) and scores[0]["weight_decay"] == 0.0
+    assert all(g["initial_lr"] == TINY_TRAIN.learning_rate for g in groups if g is not scores[0])

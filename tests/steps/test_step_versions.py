@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pkgutil
 import sys
 from importlib import import_module
 from pathlib import Path
 
+import compressors.steps
 import compressors.variants  # noqa: F401  (imports every step the registry uses)
 from compressors.steps.base import registered_steps
+
+# Every step module, also those no variant uses yet: what is recorded must not depend on which
+# other test modules ran first in the same session.
+for _module in pkgutil.iter_modules(compressors.steps.__path__, "compressors.steps."):
+    import_module(_module.name)
 
 RECORD = Path(__file__).with_name("step_sources.json")
 

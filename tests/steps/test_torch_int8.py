@@ -34,7 +34,7 @@ def test_int8_step_saves_safetensors_and_reloads_identically(tiny_checkpoint, tm
     import torch
 
     from compressors.formats.dense import load_torch_artifact
-    from compressors.measure.predictors import load_predictor
+    from compressors.formats.predictors import load_predictor
 
     source = copy_as_artifact(tiny_checkpoint, tmp_path)
     artifact = apply_step(source, TorchDynamicInt8(), context)

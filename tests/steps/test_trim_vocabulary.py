@@ -104,3 +104,42 @@ def test_keep_frequent_adds_the_commonest_words_of_the_vocabulary(tokenizer) -> 
     assert "keep_frequent" not in describe(TrimVocabulary())
     with pytest.raises(ValueError, match="keep_frequent must be >= 0"):
         TrimVocabulary(keep_frequent=-1)
+
+
+def test_nearest_keeps_the_segmentation_and_reads_the_nearest_kept_row(tokenizer) -> None:
+    import numpy as np
+
+    from compressors.steps.trim_vocabulary import nearest_kept
+
+    kept = kept_token_ids(tokenizer, TRAIN, TrimVocabulary())
+    embeddings = np.random.default_rng(0).normal(size=(len(tokenizer.get_vocab()), 8))
+    vocab = tokenizer.get_vocab()
+    embeddings[vocab["zimbabwe"]] = embeddings[vocab["weather"]] * 2  # its nearest kept word
+    nearest = nearest_kept(tokenizer, kept, embeddings)
+    assert nearest[vocab["zimbabwe"]] == vocab["weather"]
+    by_id = {i: piece for piece, i in vocab.items()}
+    assert all(by_id[d].startswith("##") == by_id[k].startswith("##") for d, k in nearest.items())
+    trimmed = trimmed_tokenizer(tokenizer, kept, nearest)
+    text = "zimbabwe weather reports"
+    assert trimmed.tokenize(text) == tokenizer.tokenize(text)
+    ids = trimmed(text)["input_ids"]
+    assert [kept[i] for i in ids] == [nearest.get(i, i) for i in tokenizer(text)["input_ids"]]
+
+
+def test_a_nearest_trimmed_tokenizer_survives_saving_and_the_onnx_chain(tiny_checkpoint, tmp_path, context) -> None:
+    from compressors.formats.dense import load_torch_artifact
+    from compressors.formats.onnx import OrtPredictor
+    from compressors.steps.onnx_export import OnnxExport
+
+    source = copy_as_artifact(tiny_checkpoint, tmp_path)
+    trimmed = apply_step(source, TrimVocabulary(dropped="nearest"), context)
+    assert trimmed.meta["dropped"] == "nearest"
+    model, tokenizer = load_torch_artifact(trimmed)
+    original, original_tokenizer = load_torch_artifact(source)
+    text = "please reserve a hotel in zimbabwe"
+    assert tokenizer.tokenize(text) == original_tokenizer.tokenize(text)
+    exported = apply_step(trimmed, OnnxExport(), context)
+    predictor = OrtPredictor.from_artifact(exported)
+    assert predictor.tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
+    with pytest.raises(ValueError, match="dropped must be one of"):
+        TrimVocabulary(dropped="drop")

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from compressors.artifacts import Artifact
+from compressors.formats.decision import DecisionPredictor, read_decision
 from compressors.formats.dense import DEFAULT_MAX_LENGTH, TORCH_KINDS, TorchPredictor
 from compressors.formats.int8 import INT8_KIND, load_int8_predictor
 from compressors.formats.onnx import ONNX_KIND, OrtPredictor
@@ -39,16 +40,20 @@ def load_predictor(
     attention: str = "sdpa",
     ort_spinning: bool = True,
 ) -> Predictor:
-    """Load the predictor for an artifact's kind, with `threads` intra-op threads.
+    """Load the predictor for an artifact's kind, with `threads` intra-op threads; it follows the
+    out-of-scope decision the artifact carries, if any.
 
     Args:
         attention: attention kernel of torch-served kinds ("sdpa" or "eager").
         ort_spinning: whether ONNX Runtime's idle worker threads spin (ONNX kinds).
     """
     if artifact.kind in TORCH_KINDS:
-        return TorchPredictor.from_artifact(artifact, threads, max_length, attention)
-    if artifact.kind == INT8_KIND:
-        return load_int8_predictor(artifact, threads, max_length, attention)
-    if artifact.kind == ONNX_KIND:
-        return OrtPredictor.from_artifact(artifact, threads, max_length, ort_spinning)
-    raise ValueError(f"no predictor for artifact kind {artifact.kind!r} ({artifact.path}); known: {list(PREDICTOR_KINDS)}")
+        predictor = TorchPredictor.from_artifact(artifact, threads, max_length, attention)
+    elif artifact.kind == INT8_KIND:
+        predictor = load_int8_predictor(artifact, threads, max_length, attention)
+    elif artifact.kind == ONNX_KIND:
+        predictor = OrtPredictor.from_artifact(artifact, threads, max_length, ort_spinning)
+    else:
+        raise ValueError(f"no predictor for artifact kind {artifact.kind!r} ({artifact.path}); known: {list(PREDICTOR_KINDS)}")
+    decision = read_decision(artifact.path)
+    return predictor if decision is None else DecisionPredictor(predictor, decision)

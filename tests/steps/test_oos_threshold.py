@@ -1,0 +1,84 @@
+"""The out-of-scope decision: the best threshold on validation, carried by the artifact, applied by every predictor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests_support import copy_as_artifact
+
+from compressors.formats.decision import DecisionPredictor, OosDecision, read_decision, top_probability
+from compressors.formats.predictors import load_predictor
+from compressors.steps.base import apply_step
+from compressors.steps.oos_threshold import OosThreshold, best_decision
+
+
+def _accuracy(decision: OosDecision, logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((decision.apply(logits) == labels).mean())
+
+
+cases = st.integers(2, 5).flatmap(
+    lambda classes: st.tuples(
+        st.lists(st.lists(st.floats(-6, 6), min_size=classes, max_size=classes), min_size=1, max_size=25),
+        st.lists(st.integers(0, classes - 1), min_size=25, max_size=25),
+        st.integers(0, classes - 1),
+    )
+)
+
+
+@settings(deadline=None, max_examples=150)
+@given(cases, st.lists(st.sampled_from([0.5, 1.0, 2.0, 5.0]), min_size=1, max_size=3, unique=True))
+def test_the_chosen_decision_is_the_best_threshold_and_never_worse_than_argmax(case, temperatures) -> None:
+    rows, labels, oos_id = case
+    logits, labels = np.asarray(rows), np.asarray(labels[: len(rows)])
+    decision, accuracy = best_decision(logits, labels, oos_id, tuple(temperatures))
+    assert _accuracy(decision, logits, labels) == pytest.approx(accuracy)
+    assert accuracy >= float((logits.argmax(-1) == labels).mean()) - 1e-12
+    for temperature in temperatures:  # brute force: no threshold does better at any temperature
+        for threshold in [0.0, *np.nextafter(top_probability(logits, temperature), np.inf)]:
+            assert _accuracy(OosDecision(oos_id, temperature, float(threshold)), logits, labels) <= accuracy + 1e-12
+
+
+def test_a_decision_rejects_the_unsure_queries() -> None:
+    logits = np.array([[5.0, 0.0, 0.0], [1.0, 1.1, 0.9], [0.0, 0.0, 4.0]])
+    decision = OosDecision(oos_id=0, temperature=1.0, threshold=0.5)
+    assert decision.apply(logits).tolist() == [0, 0, 2]
+
+
+class Table:
+    """Fixed logits per text."""
+
+    def __init__(self, rows: dict[str, list[float]]) -> None:
+        self.rows = rows
+
+    def logits(self, texts):
+        return np.array([self.rows[t] for t in texts], dtype=np.float32)
+
+    def __call__(self, text: str) -> int:
+        return int(self.logits([text]).argmax(-1)[0])
+
+
+def test_a_wrapped_predictor_answers_by_the_decision_batched_and_one_by_one() -> None:
+    inner = Table({"sure": [0.0, 6.0, 0.0], "unsure": [0.0, 1.0, 0.9]})
+    predictor = DecisionPredictor(inner, OosDecision(oos_id=2, temperature=1.0, threshold=0.6))
+    assert predictor("sure") == 1 and predictor("unsure") == 2
+    assert predictor.logits(["sure", "unsure"]).argmax(-1).tolist() == [1, 2]
+
+
+def test_the_step_writes_the_decision_beside_the_model_and_predictors_follow_it(tiny_checkpoint, tmp_path, context) -> None:
+    source = copy_as_artifact(tiny_checkpoint, tmp_path)
+    thresholded = apply_step(source, OosThreshold(), context)
+    assert thresholded.kind == source.kind
+    decision = read_decision(thresholded.path)
+    assert decision.oos_id == context.label_names.index("oos") and decision.temperature in OosThreshold().temperatures
+    assert thresholded.meta["validation_accuracy"] >= thresholded.meta["validation_accuracy_argmax"]
+    assert {p.name for p in source.path.iterdir()} | {"decision.json"} == {p.name for p in thresholded.path.iterdir()}
+    assert isinstance(load_predictor(thresholded), DecisionPredictor)
+    assert not isinstance(load_predictor(source), DecisionPredictor)
+
+
+def test_no_out_of_scope_class_is_an_error(tiny_checkpoint, tmp_path, context) -> None:
+    context.oos_label = ""
+    with pytest.raises(ValueError, match="needs a data set with an out-of-scope class"):
+        apply_step(copy_as_artifact(tiny_checkpoint, tmp_path), OosThreshold(), context)

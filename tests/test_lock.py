@@ -1,0 +1,86 @@
+"""Locks: what a build produced, and where a second build first parts from it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import ClassVar
+
+import pytest
+
+from compressors.artifacts import ArtifactCache, Built
+from compressors.lock import read_lock, verify_lock, write_lock
+from compressors.steps.base import BuildContext, register_step
+from compressors.variants import Variant
+
+COUNTER = itertools.count()
+
+
+@dataclass(frozen=True)
+class Write:
+    """Writes `text`, after the source's text; `fresh` adds a new number on every build (not reproducible)."""
+
+    text: str
+    fresh: bool = False
+
+    STEP: ClassVar[str] = "lock-test-write"
+    VERSION: ClassVar[str] = "1"
+
+
+@register_step(Write, produces="text", accepts=("text",), needs_source=False, uses_data=False)
+def _write(source, config: Write, context, out_dir) -> Built:
+    before = (source.path / "value.txt").read_text() if source else ""
+    (out_dir / "value.txt").write_text(before + config.text + (str(next(COUNTER)) if config.fresh else ""))
+    return Built("text")
+
+
+def _suite(root, variants) -> SimpleNamespace:
+    context = BuildContext(ArtifactCache(root), data=None, data_key="data")
+    suite = SimpleNamespace(profile=SimpleNamespace(name="test", serving=()), context=context,
+                            variants={v.name: v for v in variants})
+    context.resolver = lambda name: None
+    return suite
+
+
+VARIANTS = [
+    Variant("baseline", (Write("a"),)),
+    Variant("student", (Write("b"),), source="baseline"),
+    Variant("frontier", (Write("c"), Write("d")), source="student"),
+]
+
+
+def test_a_reproducible_build_matches_its_lock(tmp_path) -> None:
+    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
+    assert len(lock["artifacts"]) == 4 and len(lock["variants"]["frontier"]) == 4
+    assert read_lock(tmp_path / "lock.json") == lock
+    diverging, first = verify_lock(_suite(tmp_path / "two", VARIANTS), lock)
+    assert diverging == [] and first == {}
+
+
+def test_the_first_step_that_parts_is_named_for_every_variant_downstream(tmp_path) -> None:
+    unstable = [VARIANTS[0], Variant("student", (Write("b", fresh=True),), source="baseline"), VARIANTS[2]]
+    lock = write_lock(_suite(tmp_path / "one", unstable), tmp_path / "lock.json")
+    diverging, first = verify_lock(_suite(tmp_path / "two", unstable), lock)
+    student_key = lock["variants"]["student"][-1]
+    assert len(diverging) == 3 and all("files differ: value.txt" in d.what for d in diverging)
+    assert first == {"student": diverging[[d.key for d in diverging].index(student_key)],
+                     "frontier": diverging[[d.key for d in diverging].index(student_key)]}
+    assert "baseline" not in first
+
+
+def test_a_changed_step_is_not_in_the_lock(tmp_path) -> None:
+    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
+    changed = [VARIANTS[0], Variant("student", (Write("B"),), source="baseline"), VARIANTS[2]]
+    diverging, first = verify_lock(_suite(tmp_path / "two", changed), lock)
+    assert first["student"].what.startswith("not in the lock")
+
+
+@pytest.mark.parametrize(("content", "message"), [("{", "not a JSON lock file"), ('{"version": 9}', "not a lock file of version 1")])
+def test_bad_lock_files_are_named(tmp_path, content, message) -> None:
+    path = tmp_path / "lock.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_lock(path)
+    with pytest.raises(ValueError, match="does not exist; write one with `compressors lock`"):
+        read_lock(tmp_path / "none.json")
