@@ -131,6 +131,11 @@ def _apply_model(profile: Profile, path: Path, values: dict) -> Profile:
     resolve = lambda value: str((path.parent / value).resolve()) if (path.parent / value).exists() else value  # noqa: E731
     changed = replace(profile, checkpoint=resolve(values.get("checkpoint", profile.checkpoint)),
                       baseline_model=resolve(values["baseline"]) if "baseline" in values else profile.baseline_model)
+    # Pruning starts from the user's checkpoint, or, given only a fine-tuned model, prunes that model.
+    if "checkpoint" in values:
+        changed = replace(changed, pruning=replace(profile.pruning, checkpoint=changed.checkpoint))
+    elif profile.pruning.checkpoint:
+        changed = replace(changed, pruning=replace(profile.pruning, checkpoint=""), pruning_source="baseline")
     # Another model: students keep one layer in two of its depth, layers map uniformly.
     return replace(changed, teacher_layers=(), student_layers=(), layer_loss=replace(profile.layer_loss, pairs=()))
 
@@ -156,6 +161,7 @@ def _apply_train(profile: Profile, path: Path, values: dict) -> Profile:
         distill=replace(profile.distill, train=train(profile.distill.train)),
         search=replace(search, base=replace(search.base, train=train(search.base.train)), space=space),
         pruning=replace(profile.pruning, train=train(profile.pruning.train)),
+        structured=replace(profile.structured, train=train(profile.structured.train)),
         harness=replace(profile.harness, max_length=values.get("max_length", profile.harness.max_length)),
     )
 

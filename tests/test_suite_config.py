@@ -32,10 +32,24 @@ def test_own_files_checkpoint_and_training_settings(tmp_path) -> None:
     assert profile.data.files == {"train": str(tmp_path / "t.csv"), "test": str(tmp_path / "e.csv")}
     assert profile.data.text_column == "utterance" and profile.data.oos_label == ""  # own files: no OOS unless named
     assert profile.data.per_class == SMALL.data.per_class
-    trainings = [profile.teacher_train, profile.student_train, profile.distill.train, profile.search.base.train, profile.pruning.train]
+    trainings = [profile.teacher_train, profile.student_train, profile.distill.train, profile.search.base.train, profile.pruning.train,
+                 profile.structured.train]
     assert all((t.epochs, t.learning_rate, t.max_length) == (3, 5e-5, 48) for t in trainings)
     assert profile.search.space.epochs == (1, 3) and profile.harness.max_length == 48
     assert profile.student_layers == () and profile.layer_loss.pairs == ()  # another model: cut by its depth
+
+
+@pytest.mark.parametrize(("model", "checkpoint", "source"), [
+    ('checkpoint = "bert-base-uncased"', "bert-base-uncased", None),
+    ('baseline = "mine"', "", "baseline"),
+])
+def test_pruning_starts_from_the_users_model(tmp_path, model, checkpoint, source) -> None:
+    (tmp_path / "mine").mkdir()
+    path = tmp_path / "suite.toml"
+    path.write_text(f"[model]\n{model}\n")
+    profile = load_suite_config(FULL, path).profile
+    assert profile.pruning.checkpoint == checkpoint
+    assert registry(profile)["pruned-movement"].source == source
 
 
 def test_a_fine_tuned_baseline_replaces_the_fine_tuning(tmp_path) -> None:

@@ -58,11 +58,16 @@ def test_every_variant_reports_its_figures_on_a_users_data_and_model(pytester, t
         '[data]\nfiles = { train = "train.csv", test = "test.csv" }\ntext_column = "utterance"\nlabel_column = "label"\n'
         '[model]\nbaseline = "mine"\n'
     ))
+    # The user's own budgets (the packaged relative ones fit BERT-sized models, not this toy one);
+    # none on time, which a loaded machine would break.
+    pytester.makefile(".toml", budgets=(
+        "[small.baseline-ort]\nmax_drop_vs_source = 0.05\n[small.baseline-ort-quantized]\nmax_size_ratio = 1.0\n"
+    ))
     pytester.makeconftest('pytest_plugins = ("compressors.pytest_plugin",)\n')
     shutil.copy(REPOSITORY / "benchmarks" / "test_variants.py", pytester.path / "test_variants.py")
     result = pytester.runpytest_subprocess(
         "--profile", "small", "--suite-config", "suite.toml", "--cache-dir", str(tmp_path / "cache"),
-        "--benchmark-json", "run.json", "--device", "cpu", "-p", "no:cacheprovider",
+        "--benchmark-json", "run.json", "--device", "cpu", "--budgets", "budgets.toml", "-p", "no:cacheprovider",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()[-3000:]

@@ -5,7 +5,7 @@
 Builds (through the same cached steps as the suite's `pruned-*` variants) the profile's pruning
 config at each method and sparsity, evaluates each on the test split, and writes
 `prune_sweep.md` (a Markdown table) and `prune_sweep.png` (accuracy and size against sparsity)
-into `--out`. The profile's own sparsity (0.8) is the suite's variant, so it is built once.
+into `--out`. The profile's own sparsity is the suite's variant (the same cache key), so it is built once.
 """
 
 from __future__ import annotations

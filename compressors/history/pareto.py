@@ -1,4 +1,4 @@
-"""The Pareto front of variants over accuracy (higher is better), latency and size (lower is better)."""
+"""The Pareto front of variants over accuracy (higher is better), time per query and size (lower is better)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ class Point:
 
     name: str
     accuracy: float
-    p50_ms: float
+    time: float  # per query, in any unit shared by all points (e.g. the baseline's time / paired speed-up)
     size_mb: float
 
 
 def dominates(a: Point, b: Point) -> bool:
     """True when `a` is at least as good as `b` on every figure and better on one."""
-    at_least = a.accuracy >= b.accuracy and a.p50_ms <= b.p50_ms and a.size_mb <= b.size_mb
-    better = a.accuracy > b.accuracy or a.p50_ms < b.p50_ms or a.size_mb < b.size_mb
+    at_least = a.accuracy >= b.accuracy and a.time <= b.time and a.size_mb <= b.size_mb
+    better = a.accuracy > b.accuracy or a.time < b.time or a.size_mb < b.size_mb
     return at_least and better
 
 

@@ -40,7 +40,7 @@ class BuildContext:
     Attributes:
         resolver: builds another variant's artifact (a distillation teacher), by name.
         device: where training runs ("cpu" or "cuda"); not part of any cache key.
-        plan_only: compute cache keys without building anything (`compressors lock --plan`).
+        plan_only: compute cache keys without building anything (what `compressors lock` records).
     """
 
     cache: ArtifactCache
