@@ -69,6 +69,18 @@ class Divergence:
         return f"{self.key}: {self.what}"
 
 
+def environment_differences(locked: dict, current: dict, prefix: str = "") -> list[str]:
+    """What differs between the machine and libraries a lock was written with and these, one line each."""
+    differences = []
+    for name in sorted(set(locked) | set(current)):
+        before, now = locked.get(name), current.get(name)
+        if isinstance(before, dict) and isinstance(now, dict):
+            differences += environment_differences(before, now, f"{prefix}{name}.")
+        elif before != now:
+            differences.append(f"{prefix}{name}: {before} in the lock, {now} here")
+    return differences
+
+
 def read_lock(path: Path) -> dict:
     """A lock file, checked for its version; ValueError naming the file otherwise."""
     try:

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from compressors.artifacts import ArtifactCache, Built
-from compressors.lock import read_lock, verify_lock, write_lock
+from compressors.lock import environment_differences, read_lock, verify_lock, write_lock
 from compressors.steps.base import BuildContext, register_step
 from compressors.variants import Variant
 
@@ -84,3 +84,24 @@ def test_bad_lock_files_are_named(tmp_path, content, message) -> None:
         read_lock(path)
     with pytest.raises(ValueError, match="does not exist; write one with `compressors lock`"):
         read_lock(tmp_path / "none.json")
+
+
+def test_the_machine_and_libraries_a_lock_was_written_with_are_compared_entry_by_entry() -> None:
+    locked = {"python": "3.11.7", "versions": {"torch": "2.13.0", "onnxruntime": "1.32.0"}, "cpu_count": 2}
+    current = {"python": "3.11.7", "versions": {"torch": "2.13.0", "onnxruntime": "1.33.0"}, "cpu_count": 2,
+               "cpu_model": "AMD EPYC"}
+    assert environment_differences(locked, current) == [
+        "cpu_model: None in the lock, AMD EPYC here",
+        "versions.onnxruntime: 1.32.0 in the lock, 1.33.0 here",
+    ]
+    assert environment_differences(current, current) == []
+
+
+def test_ci_checks_the_small_build_against_the_committed_lock() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lock = read_lock(root / "locks" / "small.json")
+    assert lock["profile"] == "small" and set(lock["variants"]) >= {"baseline", "pruned-structured", "frontier"}
+    tests_env = (root / "tox.ini").read_text().split("[testenv:tests]")[1].split("\n[")[0]
+    assert "compressors verify --lock={tox_root}/locks/small.json --cache-dir={env_tmp_dir}/artifacts" in tests_env

@@ -29,13 +29,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compressors.lock import read_lock, verify_lock
+    from compressors.artifacts import build_environment
+    from compressors.lock import environment_differences, read_lock, verify_lock
 
     scratch = None if args.cache_dir else Path(tempfile.mkdtemp(prefix="compressors-verify-"))
     try:
         lock = read_lock(args.lock)
         suite = make_suite(lock["profile"], args.cache_dir or scratch, args.suite_config, args.device)
         diverging, first = verify_lock(suite, lock)
+        environment = environment_differences(lock.get("built_with", {}), build_environment())
     except ValueError as error:
         print(f"compressors verify: error: {error}", file=sys.stderr)
         return 2
@@ -52,4 +54,10 @@ def run(args: argparse.Namespace) -> int:
     print("first divergence per variant:")
     for variant, divergence in first.items():
         print(f"  {variant}: {divergence.key}")
+    if environment:
+        print("the lock was written on another machine or with other libraries, which can change float results:")
+        for line in environment:
+            print(f"  {line}")
+    if any(d.what.startswith("not in the lock") for d in diverging):
+        print(f"if the change is intended, re-lock: compressors lock --profile {lock['profile']} --out {args.lock}")
     return 1

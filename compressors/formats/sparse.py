@@ -12,8 +12,6 @@ tensor is stored as it is. Loading restores the dense tensors exactly (-0.0 come
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from compressors.formats.checkpoints import save_tokenizer
+from compressors.formats.safetensors_file import save_safetensors
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,14 +71,7 @@ def save_sparse(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
             shapes[name] = list(tensor.shape)
         stored.update({name + suffix: value for suffix, value in parts.items()})
     metadata = {"format": "pt", FORMAT_KEY: FORMAT_VERSION, "sparse_shapes": json.dumps(shapes, sort_keys=True)}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(stored, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_safetensors(stored, path, metadata)
 
 
 def load_sparse(path: Path) -> dict[str, torch.Tensor]:

@@ -21,8 +21,6 @@ says what it holds.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from compressors.formats.checkpoints import save_tokenizer
+from compressors.formats.safetensors_file import save_safetensors
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -202,16 +200,8 @@ def save_structured_classifier(model: PreTrainedModel, tokenizer: PreTrainedToke
     model.config.save_pretrained(out_dir)
     save_tokenizer(tokenizer, out_dir)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    path = out_dir / STRUCTURED_WEIGHTS
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=out_dir)
-    os.close(handle)
-    try:
-        metadata = {"format": "pt", FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure.as_json())}
-        save_file(state, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    metadata = {"format": "pt", FORMAT_KEY: FORMAT_VERSION, STRUCTURE_KEY: json.dumps(structure.as_json())}
+    save_safetensors(state, out_dir / STRUCTURED_WEIGHTS, metadata)
     return structure
 
 

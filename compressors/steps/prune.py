@@ -263,7 +263,8 @@ def _origin_and_teacher(source: Artifact | None, config: Prune, context: BuildCo
 @register_step(
     Prune, produces=SPARSE_TORCH_KIND, accepts=TORCH_KINDS, needs_source=lambda config: not config.checkpoint,
     identity=_origin_and_teacher,
-    code=("compressors.steps.training", "compressors.steps.prune_schedule", "compressors.formats.sparse"),
+    code=("compressors.steps.training", "compressors.steps.prune_schedule", "compressors.formats.sparse",
+          "compressors.formats.safetensors_file"),
 )
 def prune(source: Artifact | None, config: Prune, context: BuildContext, out_dir: Path) -> Built:
     """The prune step: a classifier pruned while fine-tuning (from the source, or from a pretrained

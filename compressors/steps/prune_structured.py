@@ -239,7 +239,8 @@ def _teacher(source: Artifact, config: PruneStructured, context: BuildContext) -
 
 @register_step(
     PruneStructured, produces=STRUCTURED_TORCH_KIND, accepts=TORCH_KINDS, identity=_teacher,
-    code=("compressors.steps.training", "compressors.steps.distill", "compressors.formats.structured"),
+    code=("compressors.steps.training", "compressors.steps.distill", "compressors.formats.structured",
+          "compressors.formats.safetensors_file"),
 )
 def prune_structured(source: Artifact, config: PruneStructured, context: BuildContext, out_dir: Path) -> Built:
     """The prune-structured step: heads and neurons removed by importance, then a KD fine-tune."""

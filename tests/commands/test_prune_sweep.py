@@ -8,23 +8,38 @@ import math
 import pytest
 
 from compressors.cli import main
-from compressors.commands.prune_sweep import SweepPoint, format_sweep, parse_fractions, parse_methods, write_sweep
+from compressors.commands.prune_sweep import (
+    SweepPoint,
+    format_sweep,
+    parse_fractions,
+    parse_methods,
+    parse_shapes,
+    shape_label,
+    write_sweep,
+)
+
+def _point(method: str, target: str, sparsity: float, accuracy: float, oos: float, speedup: float) -> SweepPoint:
+    return SweepPoint(method, target, sparsity, accuracy + 0.05, accuracy, 0.94, oos, 91.8 - 40 * sparsity, 91.8,
+                      speedup, speedup * 0.9, speedup * 1.1)
+
 
 POINTS = [
-    SweepPoint("dense", 0.0, 0.0, 0.887, 0.95, 0.40, 91.8, 91.8),
-    *(SweepPoint("magnitude", s, s, 0.88 - s / 10, 0.94, 0.38, 91.8 - 40 * s, 91.8) for s in (0.5, 0.8, 0.9)),
-    *(SweepPoint("movement", s, s, 0.87 - s / 8, 0.93, math.nan, 91.8 - 40 * s, 91.8) for s in (0.5, 0.8, 0.9)),
+    _point("dense", "-", 0.0, 0.887, 0.40, 1.0),
+    *(_point("magnitude", f"{s:.0%}", s, 0.88 - s / 10, 0.38, 1.0) for s in (0.5, 0.8, 0.9)),
+    *(_point("movement", f"{s:.0%}", s, 0.87 - s / 8, math.nan, 1.0) for s in (0.5, 0.8, 0.9)),
+    _point("structured", "6x768", 0.25, 0.87, 0.35, 1.5),
 ]
 
 
 def test_table_has_one_row_per_point_dense_first() -> None:
     table = format_sweep(POINTS, "full", "baseline")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
-    assert len(rows) == 7
-    assert rows[0].startswith("| dense | 0% | 0.0000 | 0.8870 |")
-    assert rows[2] == "| magnitude | 80% | 0.8000 | 0.8000 | 0.9400 | 0.3800 | 59.8 | 91.8 |"
-    assert "| n/a |" in rows[-1]
-    assert "pruned from `baseline`" in table
+    assert len(rows) == 8
+    assert rows[0].startswith("| dense | - | 0.0000 | 0.9370 | 0.8870 |")
+    assert rows[2] == "| magnitude | 80% | 0.8000 | 0.8500 | 0.8000 | 0.9400 | 0.3800 | 59.8 | 91.8 | 1.00x [0.90, 1.10] |"
+    assert "| n/a |" in rows[-2]
+    assert rows[-1].endswith("| 1.50x [1.35, 1.65] |") and rows[-1].startswith("| structured | 6x768 | 0.2500 |")
+    assert "against `baseline`" in table
 
 
 def test_write_sweep_writes_the_table_and_a_png(tmp_path) -> None:
@@ -40,9 +55,17 @@ def test_sparsities_and_methods_are_validated() -> None:
         parse_fractions("50,80")
     with pytest.raises(argparse.ArgumentTypeError, match="comma-separated fractions"):
         parse_fractions("half")
-    assert parse_methods("movement") == ("movement",)
-    with pytest.raises(argparse.ArgumentTypeError, match=r"among \('magnitude', 'movement'\), got 'mag'"):
+    assert parse_methods("movement,structured") == ("movement", "structured")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"among \('magnitude', 'movement', 'structured'\), got 'mag'"):
         parse_methods("mag")
+
+
+def test_structured_shapes_are_heads_by_neurons_counts_or_fractions() -> None:
+    assert parse_shapes("6x768, 0.5x0.25") == ((6, 768), (0.5, 0.25))
+    assert shape_label(6, 768) == "6x768"
+    for bad in ("6", "6x0", "sixx768", "6x768x2", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="HEADSxNEURONS|at least one shape"):
+            parse_shapes(bad)
 
 
 def test_the_cli_knows_the_subcommand_and_needs_an_output_directory(capsys) -> None:
