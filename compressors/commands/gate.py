@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from compressors.history.gate import gate
-from compressors.history.runs import HistoryError
+from compressors.history.runs import HistoryError, load_run
 from compressors.measure.budgets import DEFAULT_BUDGETS, load_gate_tolerances
 
 NAME = "gate"
@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        tolerances = load_gate_tolerances(args.budgets)
+        tolerances = load_gate_tolerances(args.budgets, load_run(args.run).profile)
         result, saved = gate(
             args.run, args.storage, tolerances, against=args.against, save_on_pass=args.save_on_pass,
             pin=args.pin_reference, tag=args.tag, allow_missing=frozenset(args.allow_missing),

@@ -105,6 +105,12 @@ class SavedRun:
         return {b.group for b in self.benchmarks.values()}
 
     @property
+    def profile(self) -> str | None:
+        """The profile every benchmark of the run belongs to (the first word of its group), if one."""
+        profiles = {(group or "").split(" ")[0] for group in self.groups}
+        return profiles.pop() if len(profiles) == 1 and "" not in profiles else None
+
+    @property
     def test_slowdown(self) -> dict[str, float]:
         """Variants slowed by the test-only knob in this run (`meta_test_slowdown`)."""
         return {v: b.extra_info["meta_test_slowdown"] for v, b in self.benchmarks.items() if "meta_test_slowdown" in b.extra_info}

@@ -308,25 +308,39 @@ class GateTolerances:
         return asdict(self)
 
 
-def load_gate_tolerances(path: Path) -> GateTolerances:
-    """The `[gate]` table of a budgets file; the defaults of `GateTolerances` where it is absent.
+def load_gate_tolerances(path: Path, profile: str | None = None) -> GateTolerances:
+    """The `[gate]` table of a budgets file, with `[gate.<profile>]` over it for a run of that
+    profile; the defaults of `GateTolerances` where both are silent.
 
     Raises:
         BudgetError: naming the file, the key and the reason.
     """
     path = Path(path)
-    return gate_tolerances(path, read_budgets_file(path).get(GATE_TABLE, {}))
+    return gate_tolerances(path, read_budgets_file(path).get(GATE_TABLE, {}), profile)
 
 
-def gate_tolerances(path: Path, table: object) -> GateTolerances:
-    """A `[gate]` table's tolerances, validated; errors name the file and the key."""
+def gate_tolerances(path: Path, table: object, profile: str | None = None) -> GateTolerances:
+    """A `[gate]` table's tolerances (with its `[gate.<profile>]` sub-table applied), validated;
+    errors name the file and the key. Every profile sub-table is validated, used or not."""
     where = f"{path}: [{GATE_TABLE}]"
     if not isinstance(table, dict):
         raise BudgetError(f"{where}: must be a table of tolerances")
+    shared = {key: value for key, value in table.items() if not isinstance(value, dict)}
+    chosen = _tolerances(where, shared)
+    for name, overrides in table.items():
+        if isinstance(overrides, dict):
+            tolerances = _tolerances(f"{path}: [{GATE_TABLE}.{name}]", {**shared, **overrides}, overrides)
+            if name == profile:
+                chosen = tolerances
+    return chosen
+
+
+def _tolerances(where: str, table: dict, keys: dict | None = None) -> GateTolerances:
     known = [f.name for f in fields(GateTolerances)]
-    for key in table:
+    for key in table if keys is None else keys:
         if key not in known:
-            raise BudgetError(f"{where}: unknown key {key!r}{hint(key, known)}; known keys: {known}")
+            raise BudgetError(f"{where}: unknown key {key!r}{hint(key, known)}; known keys: {known} "
+                              "(or a sub-table named after a profile)")
     try:
         return GateTolerances(**table)
     except (TypeError, ValueError) as error:
