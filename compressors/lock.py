@@ -15,6 +15,7 @@ locks name the machine and versions they were made on.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +38,14 @@ def variant_chain(suite: Suite, name: str, served: bool = True) -> list[Artifact
     return chain
 
 
-def write_lock(suite: Suite, out: Path) -> dict:
-    """Build (or read from the cache) every variant of the suite and lock what was built into `out`."""
-    chains = {name: [a.key for a in variant_chain(suite, name)] for name in suite.variants}
+def write_lock(suite: Suite, out: Path, variants: Sequence[str] | None = None) -> dict:
+    """Build (or read from the cache) every variant of the suite (or those named) and lock what
+    was built into `out`."""
+    names = list(variants) if variants else list(suite.variants)
+    unknown = [name for name in names if name not in suite.variants]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(suite.variants)}")
+    chains = {name: [a.key for a in variant_chain(suite, name)] for name in names}
     artifacts = {}
     for event in suite.context.cache.events:
         manifest = json.loads((suite.context.cache.root / event.key / MANIFEST).read_text())
@@ -105,7 +111,7 @@ def compare_artifact(key: str, files: dict[str, str], locked: dict | None) -> Di
 
 
 def verify_lock(suite: Suite, lock: dict) -> tuple[list[Divergence], dict[str, Divergence]]:
-    """Build (or read) every variant and compare with `lock`.
+    """Build (or read) every variant the lock names and compare with `lock`.
 
     Returns:
         every diverging artifact, and for each diverging variant the first artifact of its chain
@@ -113,7 +119,10 @@ def verify_lock(suite: Suite, lock: dict) -> tuple[list[Divergence], dict[str, D
     """
     if lock.get("profile") != suite.profile.name:
         raise ValueError(f"the lock is of profile {lock.get('profile')!r}, the suite runs {suite.profile.name!r}")
-    chains = {name: variant_chain(suite, name) for name in suite.variants}
+    unknown = [name for name in lock["variants"] if name not in suite.variants]
+    if unknown:
+        raise ValueError(f"the lock has variant(s) {unknown} that this suite does not define")
+    chains = {name: variant_chain(suite, name) for name in lock["variants"]}
     built = {a.key: a for chain in chains.values() for a in chain}
     for event in suite.context.cache.events:
         if event.key not in built and event.key in lock["artifacts"]:  # built inside steps, e.g. teacher logits

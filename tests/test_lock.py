@@ -105,3 +105,15 @@ def test_ci_checks_the_small_build_against_the_committed_lock() -> None:
     assert lock["profile"] == "small" and set(lock["variants"]) >= {"baseline", "pruned-structured", "frontier"}
     tests_env = (root / "tox.ini").read_text().split("[testenv:tests]")[1].split("\n[")[0]
     assert "compressors verify --lock={tox_root}/locks/small.json --cache-dir={env_tmp_dir}/artifacts" in tests_env
+
+
+def test_a_lock_of_some_variants_is_verified_on_those_alone(tmp_path) -> None:
+    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json", variants=["student"])
+    assert list(lock["variants"]) == ["student"] and len(lock["artifacts"]) == 2
+    two = _suite(tmp_path / "two", VARIANTS)
+    assert verify_lock(two, lock) == ([], {})
+    assert len([p for p in (tmp_path / "two").iterdir() if p.is_dir()]) == 2  # frontier was not built
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) \['studnet'\]"):
+        write_lock(_suite(tmp_path / "three", VARIANTS), tmp_path / "bad.json", variants=["studnet"])
+    with pytest.raises(ValueError, match=r"the lock has variant\(s\) \['student'\] that this suite does not define"):
+        verify_lock(_suite(tmp_path / "four", VARIANTS[:1]), lock)

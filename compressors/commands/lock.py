@@ -1,6 +1,7 @@
 """`compressors lock`: build (or read from the cache) every artifact of a profile and lock its files' checksums.
 
     compressors lock --profile small --out locks/small.json
+    compressors lock --profile full --variants ort,ort-quantized --out full.lock.json
 
 The lock names, for each artifact the profile builds, its cache key and the SHA-256 of every
 file, and for each variant the chain of artifacts it is made of. `compressors verify` rebuilds
@@ -28,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="full", help="suite profile (default: full)")
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
     parser.add_argument("--out", type=Path, required=True, help="the lock file to write")
+    parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()], default=None,
+                        help="comma-separated variants to lock (default: every variant); verify checks what the lock holds")
     add_profile_options(parser)
 
 
@@ -48,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         suite = make_suite(args.profile, args.cache_dir or default_cache_dir(), args.suite_config, args.device)
+        lock = write_lock(suite, args.out, args.variants)
     except ValueError as error:
         print(f"compressors lock: error: {error}", file=sys.stderr)
         return 2
-    lock = write_lock(suite, args.out)
     print(f"locked {len(lock['artifacts'])} artifacts of {len(lock['variants'])} variants ({args.profile} profile) in {args.out}")
     return 0
 
