@@ -139,9 +139,10 @@ def run_sweep(
         return evaluate(predictor, split[TEXT], split[LABEL], suite.oos_id, harness.eval_batch_size).accuracy
 
     def measure(artifact, method: str, target: str, sparsity: float) -> SweepPoint:
-        predictor = reference if artifact is reference_artifact else load_predictor(artifact, threads)
+        is_reference = artifact is reference_artifact
+        predictor = reference if is_reference else load_predictor(artifact, threads)
         metrics = evaluate(predictor, suite.test[TEXT], suite.test[LABEL], suite.oos_id, harness.eval_batch_size)
-        if predictor is reference:
+        if is_reference:
             speedup = PairedSpeedup(1.0, 1.0, 1.0, ())
         else:
             speedup = paired_speedup(measure_paired(reference, predictor, suite.queries, harness.paired), harness.paired.confidence)

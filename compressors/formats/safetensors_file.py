@@ -10,12 +10,12 @@ replaces its destination only once it is complete.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from compressors.history.runs import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -42,13 +42,4 @@ def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path, metadata: 
     """Write `tensors` with `metadata` to `path`, reproducibly and atomically."""
     from safetensors.torch import save
 
-    path = Path(path)
-    data = canonical_bytes(save(dict(tensors), metadata=dict(metadata)))
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(Path(path), canonical_bytes(save(dict(tensors), metadata=dict(metadata))))
