@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressors.artifacts import default_cache_dir
+from compressors.artifacts import default_cache_dir, write_atomic
 from compressors.data import LABEL, TEXT
-from compressors.history.runs import write_atomic
 from compressors.measure.figures import format_number
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressors.history.runs import write_atomic
+from compressors.artifacts import write_atomic
 
 if TYPE_CHECKING:
     import torch

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compressors.history.pareto import Point, pareto_front
-from compressors.history.runs import HistoryError, SavedRun, write_atomic
+from compressors.artifacts import write_atomic
+from compressors.history.runs import HistoryError, SavedRun
 from compressors.measure.figures import figures_table, format_number, format_speedup
 
 if TYPE_CHECKING:

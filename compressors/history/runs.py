@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
+from compressors.artifacts import write_atomic
 from compressors.measure.figures import Figures
 
 GATE_KEY = "compressors_gate"
@@ -287,16 +288,3 @@ def save_run(data: dict, storage: Path, tag: str) -> Path:
                 continue
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Write a file through a temporary file in the same directory, so readers never see half of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
