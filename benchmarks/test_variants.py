@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-from compressors.pytest_plugin import enforce
+from compressors.pytest_plugin import enforce, require_timing
 
 
 def test_variant(variant: str, suite, budgets, benchmark) -> None:
+    require_timing(benchmark)
     suite.quality(variant)  # builds, loads and evaluates the artifact outside the timed region
     predictor = suite.predictor(variant)
     queries = itertools.cycle(suite.queries)

@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from compressors.profiles import PROFILES, Profile, get_profile
 from compressors.suite import Suite
 from compressors.suite_config import SuiteConfig, load_suite_config
 from compressors.variants import VARIANT_NAMES
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
 
 # Budgets on out-of-scope figures, dropped on data with no out-of-scope class.
 _OOS_KEYS = ("min_oos_recall", "max_oos_recall_drop")
@@ -137,6 +141,17 @@ def suite(pytestconfig: pytest.Config) -> Suite:
 def budgets(pytestconfig: pytest.Config) -> dict[str, Budget]:
     """This profile's budgets, validated at start-up."""
     return pytestconfig.stash[_SETTINGS].budgets
+
+
+def require_timing(benchmark: BenchmarkFixture) -> None:
+    """Fail a variant's test at once when pytest-benchmark will not time it (it turns itself off
+    under pytest-xdist and with --benchmark-disable), before anything is built."""
+    if benchmark.disabled:
+        pytest.fail(
+            "pytest-benchmark is disabled in this run (pytest-xdist's -n or --benchmark-disable), so no "
+            "latency can be measured: run the suite without them",
+            pytrace=False,
+        )
 
 
 def enforce(checks: list[Check]) -> None:

@@ -51,7 +51,8 @@ def _fine_tuned_classifier(out: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestAssertRewriteWarning")
-def test_every_variant_reports_its_figures_on_a_users_data_and_model(pytester, tmp_path) -> None:
+def test_every_variant_reports_its_figures_on_a_users_data_and_model(pytester, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the run below times, even when this one is distributed
     _dataset(pytester.path)
     _fine_tuned_classifier(pytester.path / "mine")
     pytester.makefile(".toml", suite=(

@@ -76,3 +76,24 @@ def test_budget_verdicts_become_pass_expected_failure_or_failure(suite_dir) -> N
     assert "accuracy_drop = 0.05 is worse than its known shortfall" in out
     assert "speedup = 6 breaks budget min_speedup (needs speedup >= 12)" in out
     assert "accuracy_drop = 0.003 meets budget max_accuracy_drop (<= 0.005) declared short: remove the shortfall" in out
+
+
+@pytest.mark.parametrize(
+    ("option", "worker"), [("--benchmark-disable", None), ("", "gw0")], ids=["benchmark-disable", "xdist-worker"]
+)
+def test_a_run_that_cannot_time_fails_before_building_and_says_why(suite_dir, monkeypatch, option, worker) -> None:
+    # pytest-benchmark turns itself off in a pytest-xdist worker, which it recognises by this variable.
+    if worker:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    else:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    suite_dir.makepyfile(
+        "from compressors.pytest_plugin import require_timing\n"
+        "def test_variant(benchmark):\n"
+        "    require_timing(benchmark)\n"
+        "    raise AssertionError('built')\n"
+    )
+    result = suite_dir.runpytest_subprocess("--profile", "small", *([option] if option else []))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*pytest-benchmark is disabled in this run*run the suite without them*"])
+    assert "built" not in result.stdout.str()
