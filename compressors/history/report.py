@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressors.history.pareto import Point, pareto_front
 from compressors.artifacts import write_atomic
+from compressors.history.pareto import Point, pareto_front
 from compressors.history.runs import HistoryError, SavedRun
 from compressors.measure.figures import figures_table, format_number, format_speedup
 
