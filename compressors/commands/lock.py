@@ -34,8 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_profile_options(parser)
 
 
-def make_suite(profile_name: str, cache_dir: Path, suite_config: Path | None, device: str):
-    """The suite of a profile (and suite config) over `cache_dir`."""
+def make_suite(profile_name: str, cache_dir: Path, suite_config: Path | None, device: str, plan_only: bool = False):
+    """The suite of a profile (and suite config) over `cache_dir` (`plan_only`: keys, no builds)."""
     from compressors.profiles import get_profile
     from compressors.suite import Suite
     from compressors.suite_config import apply_user_config
@@ -43,7 +43,7 @@ def make_suite(profile_name: str, cache_dir: Path, suite_config: Path | None, de
     profile = get_profile(profile_name)
     if suite_config:
         profile = apply_user_config(profile, suite_config)
-    return Suite(profile, cache_dir, device=device)
+    return Suite(profile, cache_dir, device=device, plan_only=plan_only)
 
 
 def run(args: argparse.Namespace) -> int:
