@@ -19,19 +19,17 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from compressors.artifacts import default_cache_dir
-from compressors.commands.lock import add_profile_options
+from compressors.commands.lock import add_profile_options, parse_names
+from compressors.measure.figures import BASELINE
 from compressors.measure.paired import PairedSpeedup, paired_speedup
 
 NAME = "crosscheck"
 SUMMARY = "time variants in separate processes (ABBA) and compare with a saved run's paired speed-ups"
-
-BASELINE = "baseline"
-
 
 @dataclass(frozen=True)
 class Crosscheck:
@@ -52,27 +50,24 @@ class Crosscheck:
                 f"suite paired {self.suite:.2f}x, difference {100 * self.difference:+.1f}%")
 
 
-def crosscheck(variants: Sequence[str], suite_speedups: dict[str, float], time_in_process: Callable[[str], float],
-               pairs: int) -> list[Crosscheck]:
-    """Per variant, `pairs` ABBA pairs of processes timed by `time_in_process(name) -> median seconds`."""
+def crosscheck(variant: str, suite_speedups: dict[str, float], time_in_process: Callable[[str], float],
+               pairs: int) -> Crosscheck:
+    """`pairs` ABBA pairs of processes timed by `time_in_process(name) -> median seconds`."""
     if pairs < 2:
         raise ValueError(f"--pairs must be at least 2, got {pairs}")
-    results = []
-    for variant in variants:
-        if variant not in suite_speedups:
-            raise ValueError(f"variant {variant!r} has no paired speed-up in the run (it has: {', '.join(sorted(suite_speedups))})")
-        ratios = []
-        for pair in range(pairs):
-            order = (BASELINE, variant) if pair % 2 == 0 else (variant, BASELINE)
-            medians = {name: time_in_process(name) for name in order}
-            ratios.append(medians[variant] / medians[BASELINE])
-        results.append(Crosscheck(variant, paired_speedup(ratios), suite_speedups[variant]))
-    return results
+    if variant not in suite_speedups:
+        raise ValueError(f"variant {variant!r} has no paired speed-up in the run (it has: {', '.join(sorted(suite_speedups))})")
+    ratios = []
+    for pair in range(pairs):
+        order = (BASELINE, variant) if pair % 2 == 0 else (variant, BASELINE)
+        medians = {name: time_in_process(name) for name in order}
+        ratios.append(medians[variant] / medians[BASELINE])
+    return Crosscheck(variant, paired_speedup(ratios), suite_speedups[variant])
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, help="a saved run (pytest --benchmark-json) with the paired speed-ups")
-    parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()], default=None,
+    parser.add_argument("--variants", type=parse_names, default=None,
                         help="comma-separated variants (default: every variant of the run but the baseline)")
     parser.add_argument("--pairs", type=int, default=6, help="ABBA pairs of processes per variant (default: 6)")
     parser.add_argument("--calls", type=int, default=200, help="timed calls per process (default: 200)")
@@ -101,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         variants = args.variants or list(speedups)
         results = []
         for variant in variants:
-            result = crosscheck([variant], speedups, lambda name: _time_in_child(name, profile, args), args.pairs)[0]
+            result = crosscheck(variant, speedups, lambda name: _time_in_child(name, profile, args), args.pairs)
             print(result.line(), flush=True)
             results.append(result)
     except (ValueError, HistoryError) as error:
@@ -129,11 +124,10 @@ def _time_in_child(name: str, profile: str, args: argparse.Namespace) -> float:
 
 def _time_one(args: argparse.Namespace) -> int:
     """Child process: load one served variant, warm it, print the median of `--calls` timed calls."""
-    import time
-
     import numpy as np
 
     from compressors.commands.lock import make_suite
+    from compressors.measure.harness import measure_latency
 
     cache_dir = args.cache_dir or default_cache_dir()
     planned = make_suite(args.profile, cache_dir, args.suite_config, args.device, plan_only=True).served(args.time_one)
@@ -142,13 +136,6 @@ def _time_one(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     suite = make_suite(args.profile, cache_dir, args.suite_config, args.device)
-    predictor, queries = suite.predictor(args.time_one), suite.queries
-    for i in range(args.warm):
-        predictor(queries[i % len(queries)])
-    seconds = []
-    for i in range(args.calls):
-        start = time.perf_counter()
-        predictor(queries[i % len(queries)])
-        seconds.append(time.perf_counter() - start)
+    seconds = measure_latency(suite.predictor(args.time_one), suite.queries, args.calls, args.warm)
     print(json.dumps({"variant": args.time_one, "median_seconds": float(np.median(seconds))}))
     return 0

@@ -20,6 +20,11 @@ NAME = "lock"
 SUMMARY = "lock the cache keys and file checksums of every artifact a profile builds"
 
 
+def parse_names(text: str) -> list[str]:
+    """A comma-separated list of variant names, blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite-config", type=Path, default=None, help="your suite config TOML (as for pytest --suite-config)")
     parser.add_argument("--device", default="auto", help="where training runs: auto, cpu or cuda")
@@ -29,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="full", help="suite profile (default: full)")
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
     parser.add_argument("--out", type=Path, required=True, help="the lock file to write")
-    parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()], default=None,
+    parser.add_argument("--variants", type=parse_names, default=None,
                         help="comma-separated variants to lock (default: every variant); verify checks what the lock holds")
     add_profile_options(parser)
 

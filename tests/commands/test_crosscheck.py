@@ -22,7 +22,7 @@ def test_processes_alternate_baseline_and_variant_in_abba_order() -> None:
         order.append(name)
         return MEDIAN_SECONDS[name]
 
-    crosscheck(["student"], {"student": 2.0}, timer, pairs=4)
+    crosscheck("student", {"student": 2.0}, timer, pairs=4)
     assert order == ["baseline", "student", "student", "baseline", "baseline", "student", "student", "baseline"]
 
 
@@ -33,22 +33,22 @@ def test_a_drift_between_pairs_cancels_in_each_ratio() -> None:
         calls.append(name)
         return MEDIAN_SECONDS[name] * (1 + (len(calls) - 1) // 2)  # each pair twice as slow as the one before
 
-    [result] = crosscheck(["distilled"], {"distilled": 2.5}, drifting, pairs=6)
+    result = crosscheck("distilled", {"distilled": 2.5}, drifting, pairs=6)
     assert result.separate.estimate == pytest.approx(2.5)
     assert result.difference == pytest.approx(0.0)
 
 
 def test_the_difference_is_relative_to_the_suites_figure() -> None:
-    [result] = crosscheck(["student"], {"student": 1.6}, MEDIAN_SECONDS.__getitem__, pairs=2)
+    result = crosscheck("student", {"student": 1.6}, MEDIAN_SECONDS.__getitem__, pairs=2)
     assert result.difference == pytest.approx(2.0 / 1.6 - 1)
     assert "separate processes 2.00x" in result.line() and "suite paired 1.60x" in result.line()
 
 
 def test_a_variant_without_a_paired_figure_is_named() -> None:
     with pytest.raises(ValueError, match="'frontier' has no paired speed-up in the run"):
-        crosscheck(["frontier"], {"student": 2.0}, MEDIAN_SECONDS.__getitem__, pairs=2)
+        crosscheck("frontier", {"student": 2.0}, MEDIAN_SECONDS.__getitem__, pairs=2)
     with pytest.raises(ValueError, match="--pairs"):
-        crosscheck(["student"], {"student": 2.0}, MEDIAN_SECONDS.__getitem__, pairs=1)
+        crosscheck("student", {"student": 2.0}, MEDIAN_SECONDS.__getitem__, pairs=1)
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: dict[str, float], *extra: str) -> int:
