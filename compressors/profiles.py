@@ -70,7 +70,8 @@ class Profile:
 
 
 FULL = Profile(name="full")
-_SMALL_TRAIN = TrainConfig(epochs=1, learning_rate=5e-4, max_length=32)
+# The fused AdamW kernel: the same training in about two thirds of the time (what CI waits for).
+_SMALL_TRAIN = TrainConfig(epochs=1, learning_rate=5e-4, max_length=32, fused_optimizer=True)
 
 SMALL = Profile(
     name="small",

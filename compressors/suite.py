@@ -18,6 +18,7 @@ import numpy as np
 from compressors.artifacts import Artifact, ArtifactCache
 from compressors.data import LABEL, TEXT, fingerprint, load_data
 from compressors.measure.budgets import Budget, Check, judge
+from compressors.measure.contention import while_measuring
 from compressors.measure.figures import BASELINE, Figures
 from compressors.measure.harness import (
     batch_agreement,
@@ -170,9 +171,12 @@ class Suite:
         quality, baseline_quality = self.quality(name), self.quality(BASELINE)
         latency = latency_summary(latency_seconds)
         if name == BASELINE:
-            speedup, ratios = paired_speedup([1.0, 1.0]), ()
+            speedup, ratios, load = paired_speedup([1.0, 1.0]), (), math.nan
         else:
-            ratios = tuple(measure_paired(self.predictor(BASELINE), predictor, self.queries, self.harness.paired, self.clock))
+            measured, load = while_measuring(
+                lambda: measure_paired(self.predictor(BASELINE), predictor, self.queries, self.harness.paired, self.clock)
+            )
+            ratios = tuple(measured)
             speedup = paired_speedup(ratios, self.harness.paired.confidence)
         size = artifact.deployed_bytes()
         m, b = quality.metrics, baseline_quality.metrics
@@ -195,6 +199,7 @@ class Suite:
             speedup_high=speedup.high,
             p50_ratio=1.0 if name == BASELINE else self.baseline_p50() / latency["p50_ms"],
             paired_ratios=ratios,
+            machine_load=load,
             size_ratio=size / self.served(BASELINE).deployed_bytes(),
             accuracy_drop=b.accuracy - m.accuracy,
             oos_recall_drop=b.oos_recall - m.oos_recall,

@@ -49,6 +49,7 @@ def make_run(
     machine: dict | None = None,
     knob: bool = False,
     violations: dict[str, list[str]] | None = None,
+    others: float = 0.02,
 ) -> dict:
     """The JSON of one suite run, as `pytest benchmarks --benchmark-json` writes it.
 
@@ -63,6 +64,7 @@ def make_run(
         knob: record the slow-down as the suite's test-only knob does (`meta_test_slowdown`).
         violations: variant -> broken budgets recorded in the run.
         pairs: block pairs of the paired speed-up (ratios of block medians).
+        others: share of the machine's CPU time other processes used while pairs were measured.
     """
     rng = np.random.default_rng(index)
     slowdown, accuracy_delta, size_scale, load = slowdown or {}, accuracy_delta or {}, size_scale or {}, load or {}
@@ -97,6 +99,7 @@ def make_run(
             name, accuracy=accuracy, in_scope_accuracy=accuracy + 0.01, oos_recall=0.5, batch_agreement=1.0,
             size_bytes=int(size), **latency, speedup=speedup.estimate, speedup_low=speedup.low, speedup_high=speedup.high,
             p50_ratio=baseline_p50 / latency["p50_ms"] if baseline_p50 else 1.0, paired_ratios=tuple(ratios.get(name, ())),
+            machine_load=others if name in ratios else float("nan"),
             size_ratio=size / (variants["baseline"][2] * 1e6), throughput_qps=300.0, throughput_batch_size=32, threads=1,
             serving="onnxruntime", artifact=f"{name}-artifact", artifact_key=f"key-{name}",
             violations=tuple((violations or {}).get(name, [])),

@@ -23,6 +23,10 @@ Latency (asv's rule, applied to ratios against a control measured alongside):
   int8 variants only 1.4-1.8x faster. So when the baseline's own latency moved by more than
   `max_baseline_drift` (either way, same CPU), relative latency is shown but not gated against
   the previous run; the comparison with the pinned reference run still gates it.
+* A neighbour on the machine is such a change of state too. Each run records the share of the
+  machine's CPU time other processes used while a variant was timed (`machine_load`); when
+  either run's share exceeds `max_machine_load`, or is unknown, the variant is held to
+  `busy_latency_factor` instead of `latency_factor`, and the rule says so.
 * A figure the previous run had and the current run lacks (missing or NaN) fails.
 
 False-alarm rate: for two sets of independent samples from one distribution, condition 2 alone
@@ -232,12 +236,29 @@ def compare_variant(
     if previous.paired_ratios and not current.paired_ratios:
         findings.append(Finding(variant, "speedup", previous.speedup, current.speedup, "paired ratios missing in this run", True))
     elif previous.paired_ratios:
-        verdict = compare_latency(previous.paired_ratios, current.paired_ratios, t.latency_factor, t.latency_p_value)
-        findings.append(Finding(variant, "speedup", previous.speedup, current.speedup, verdict.describe(), verdict.regressed, gated=steady))
+        factor, busy = latency_factor_for(previous, current, t)
+        verdict = compare_latency(previous.paired_ratios, current.paired_ratios, factor, t.latency_p_value)
+        findings.append(Finding(variant, "speedup", previous.speedup, current.speedup, busy + verdict.describe(), verdict.regressed,
+                                gated=steady))
     elif not (math.isnan(previous.p50_ratio) or math.isnan(current.p50_ratio)):
         verdict = compare_medians(1 / previous.p50_ratio, 1 / current.p50_ratio, t.latency_factor, t.latency_p_value)
         findings.append(Finding(variant, "p50_ratio", previous.p50_ratio, current.p50_ratio, verdict.describe(), verdict.regressed, gated=steady))
     return findings
+
+
+def latency_factor_for(previous: Figures, current: Figures, t: GateTolerances) -> tuple[float, str]:
+    """The factor a variant's relative latency is held to, and why when it is the busy one.
+
+    Quiet means both runs recorded that other processes used at most `max_machine_load` of the
+    machine while the variant was timed; otherwise (busier, or not recorded) the busy factor.
+    """
+    loads = (previous.machine_load, current.machine_load)
+    if all(load <= t.max_machine_load for load in loads):  # False for NaN
+        return t.latency_factor, ""
+    if t.busy_latency_factor <= t.latency_factor:
+        return t.latency_factor, ""
+    shown = "/".join("unknown" if math.isnan(load) else f"{load:.0%}" for load in loads)
+    return t.busy_latency_factor, f"machine busy (others {shown} > {t.max_machine_load:.0%}): "
 
 
 def _latency(previous: Sequence[float], current: Sequence[float], previous_median: float, current_median: float,

@@ -278,6 +278,12 @@ class GateTolerances:
             memory-bound fp32 model and a compute-bound int8 one unequally, so the ratios move
             too. Latency relative to the baseline is then shown but not gated against the
             previous run (the reference run still gates it).
+        busy_latency_factor: the factor that replaces `latency_factor` when either run was timed
+            on a busy machine (others used more than `max_machine_load` of its CPU time, or the
+            run did not record it): a neighbour slows fp32 and int8 models unequally. Never below
+            `latency_factor`; the default 1 leaves busy runs at `latency_factor`.
+        max_machine_load: the share of the machine's CPU time other processes may use while a
+            variant is timed for its run to count as quiet.
     """
 
     max_accuracy_drop: float = 0.01
@@ -287,6 +293,8 @@ class GateTolerances:
     latency_p_value: float = 0.001
     baseline_latency_factor: float = 2.0
     max_baseline_drift: float = 1.5
+    busy_latency_factor: float = 1.0
+    max_machine_load: float = 0.25
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -298,7 +306,9 @@ class GateTolerances:
                 raise ValueError(f"{name} is a fraction in [0, 1], got {getattr(self, name)}")
         if self.max_size_growth < 0:
             raise ValueError(f"max_size_growth must not be negative, got {self.max_size_growth}")
-        for name in ("latency_factor", "baseline_latency_factor", "max_baseline_drift"):
+        if not 0 <= self.max_machine_load <= 1:
+            raise ValueError(f"max_machine_load is a share of the CPU time in [0, 1], got {self.max_machine_load}")
+        for name in ("latency_factor", "baseline_latency_factor", "max_baseline_drift", "busy_latency_factor"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} is a slow-down factor >= 1 (1.15 = 15% slower), got {getattr(self, name)}")
         if not 0 < self.latency_p_value < 1:

@@ -33,6 +33,8 @@ class Figures:
             in the same test in alternating warm blocks, and its 95% confidence interval.
         p50_ratio: the baseline's plain p50 over this variant's (measured minutes apart).
         paired_ratios: per block pair, this variant's time over the baseline's (the gate's evidence).
+        machine_load: share of the machine's CPU time that other processes used while the paired
+            speed-up was measured (NaN: unknown); the gate holds busy runs to a looser factor.
         accuracy_drop, oos_recall_drop: the baseline's figure minus this variant's.
         accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants).
         serving: how it was served, e.g. "torch sdpa" or "onnxruntime".
@@ -58,6 +60,7 @@ class Figures:
     speedup_high: float = NAN
     p50_ratio: float = NAN
     paired_ratios: tuple[float, ...] = ()
+    machine_load: float = NAN
     size_ratio: float = NAN
     accuracy_drop: float = NAN
     oos_recall_drop: float = NAN

@@ -57,6 +57,18 @@ def test_unchanged_runs_pass_a_slower_variant_fails_and_is_not_the_next_baseline
     assert record["reference"] == "0001_unversioned_20260101_130000"
 
 
+@pytest.mark.parametrize(("others", "code", "rule"), [(0.02, 1, "limit x1.5"), (0.6, 0, "machine busy (others 2%/60% > 25%): shift x1.5")])
+def test_a_slowdown_past_the_quiet_factor_fails_between_quiet_runs_and_is_shown_when_the_machine_was_busy(
+    tmp_path, storage, capsys, others, code, rule
+) -> None:
+    gate(tmp_path, storage, make_run(1))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, slowdown={"distilled": 1.6}, knob=True, others=others)) == code
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("distilled") and "speedup" in line)
+    assert rule in line and ("REGRESSED" in line) == (code == 1)
+    assert ("limit x1.8" in line) == (others > 0.25)
+
+
 def test_a_uniformly_slower_machine_passes(tmp_path, storage, capsys) -> None:
     gate(tmp_path, storage, make_run(1))
     assert gate(tmp_path, storage, make_run(2, machine_scale=1.3)) == 0, capsys.readouterr().out

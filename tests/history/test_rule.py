@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from compressors.history.rule import (
     compare_latency,
     compare_medians,
     compare_variant,
+    latency_factor_for,
     latency_regressions,
     shift_ratio,
 )
@@ -165,6 +167,29 @@ def test_latency_is_judged_on_the_paired_ratios() -> None:
     assert regressed(compare_variant("v", before, slower, TOLERANCES)) == {"speedup": (2.0, 1.6)}
 
 
+SMALL = GateTolerances(latency_factor=1.2, busy_latency_factor=1.5, max_machine_load=0.25)
+
+
+def test_a_quiet_pair_of_runs_is_held_to_the_tight_factor_a_busy_or_unrecorded_one_to_the_busy_factor() -> None:
+    quiet, busy, unknown = (replace(figures(), machine_load=load) for load in (0.05, 0.6, math.nan))
+    assert latency_factor_for(quiet, quiet, SMALL) == (1.2, "")
+    factor, why = latency_factor_for(quiet, busy, SMALL)
+    assert factor == 1.5 and why == "machine busy (others 5%/60% > 25%): "
+    assert latency_factor_for(unknown, quiet, SMALL)[0] == 1.5
+    assert "unknown/5%" in latency_factor_for(unknown, quiet, SMALL)[1]
+    assert latency_factor_for(quiet, busy, TOLERANCES) == (TOLERANCES.latency_factor, "")  # no busy factor set
+
+
+@pytest.mark.parametrize(("load", "caught"), [(0.05, True), (0.6, False)])
+def test_a_1_25x_slowdown_is_caught_between_quiet_runs_and_shown_between_busy_ones(load, caught) -> None:
+    rng = np.random.default_rng(6)
+    before = replace(figures(speedup=6.0, paired=latencies(rng, (20,), 0.05, 0.05, 1 / 6)), machine_load=0.05)
+    slowed = replace(figures(speedup=4.8, paired=latencies(rng, (20,), 0.05, 0.05, 1.25 / 6)), machine_load=load)
+    finding = compare_variant("v", before, slowed, SMALL)[-1]
+    assert finding.figure == "speedup" and finding.regressed is caught
+    assert ("limit x1.2" if caught else "machine busy (others 5%/60% > 25%): shift x1.2") in finding.rule
+
+
 def test_paired_ratios_missing_from_the_current_run_fail() -> None:
     rng = np.random.default_rng(3)
     before = figures(paired=latencies(rng, (30,), 0.03, 0.0, 0.5))
@@ -218,6 +243,8 @@ def test_relative_latency_is_skipped_across_int8_flags() -> None:
         ({"latency_factor": "1.2"}, "latency_factor must be a number, got '1.2'"),
         ({"baseline_latency_factor": True}, "baseline_latency_factor must be a number, got True"),
         ({"max_baseline_drift": 0.5}, "max_baseline_drift is a slow-down factor >= 1"),
+        ({"busy_latency_factor": 0.8}, "busy_latency_factor is a slow-down factor >= 1"),
+        ({"max_machine_load": 1.5}, r"max_machine_load is a share of the CPU time in \[0, 1\]"),
     ],
 )
 def test_tolerances_validate(values, message) -> None:

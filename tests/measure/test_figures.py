@@ -10,7 +10,7 @@ from compressors.measure.figures import TABLE_COLUMNS, Figures, figures_table, f
 FULL = Figures(
     "frontier", accuracy=0.84, in_scope_accuracy=0.94, oos_recall=0.40, accuracy_batched=0.839, accuracy_path="batch size 1",
     batch_agreement=0.998, size_bytes=9_000_000, p50_ms=0.7, p90_ms=1.1, p99_ms=1.6, mean_ms=0.8, std_ms=0.2,
-    speedup=9.7, speedup_low=9.5, speedup_high=9.9, p50_ratio=18.4, paired_ratios=(0.1, 0.11), size_ratio=0.098,
+    speedup=9.7, speedup_low=9.5, speedup_high=9.9, p50_ratio=18.4, paired_ratios=(0.1, 0.11), machine_load=0.04, size_ratio=0.098,
     accuracy_drop=0.036, oos_recall_drop=0.11, accuracy_drop_vs_source=0.017, throughput_qps=748.0,
     throughput_batch_size=32, threads=1, serving="onnxruntime", artifact="abc", artifact_key="ort-int8-dynamic-1",
     violations=("broken",), shortfalls=("short",), meta={"kept": "fused", "vocab_size": 7863},

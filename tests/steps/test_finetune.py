@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from tests_support import copy_as_artifact
 
@@ -27,6 +29,22 @@ def test_fine_tune_from_a_checkpoint_is_seeded_and_cached(tiny_checkpoint, conte
     assert apply_step(None, config, context) == first
     context.cache.rebuild = True  # the same seed gives the same weights again
     assert apply_step(None, config, context).digest == first.digest
+
+
+def test_the_fused_optimizer_is_seeded_keyed_apart_and_takes_the_plain_steps(tiny_checkpoint, context) -> None:
+    import torch
+
+    train = TrainConfig(epochs=2, max_length=32, batch_size=64)
+    plain = apply_step(None, FineTune(checkpoint=str(tiny_checkpoint), train=train), context)
+    fused_config = FineTune(checkpoint=str(tiny_checkpoint), train=replace(train, fused_optimizer=True))
+    fused = apply_step(None, fused_config, context)
+    assert fused.key != plain.key
+    context.cache.rebuild = True
+    assert apply_step(None, fused_config, context).digest == fused.digest
+    # The same AdamW update in one kernel: equal up to float rounding.
+    (a, _), (b, _) = load_torch_artifact(plain), load_torch_artifact(fused)
+    for (name, x), y in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(x, y, atol=1e-4), name
 
 
 def test_cut_layers_keeps_the_chosen_layers(tiny_checkpoint, tmp_path, context) -> None:
