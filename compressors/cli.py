@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from compressors.commands import crosscheck, gate, lock, prune_sweep, report, trim_report, verify
+from compressors.commands import compare, crosscheck, gate, lock, prune_sweep, report, trim_report, verify
 
 # Each module has NAME, SUMMARY, a docstring (its --help), configure(parser) and run(args) -> exit code.
-COMMANDS = (gate, report, lock, verify, crosscheck, prune_sweep, trim_report)
+COMMANDS = (gate, report, lock, verify, crosscheck, compare, prune_sweep, trim_report)
 
 
 def main(argv: list[str] | None = None) -> int:

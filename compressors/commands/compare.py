@@ -1,0 +1,81 @@
+"""`compressors compare`: two cached models on the validation split, and whether the second is better beyond chance.
+
+    compressors compare --profile full distill-ca945f4707ea4f5d81f6 distill-d7fb2c5aeb9748e360bf
+
+Each model is an artifact key in the cache. For both, validation accuracy by argmax and served
+through the profile's serving steps (the out-of-scope threshold, itself chosen on validation);
+then, per answer mode, the queries only the second model answers right, those only the first
+does, and McNemar's exact two-sided p-value. A recipe replaces another only when the second
+model is ahead with p < 0.05. Builds nothing but the serving steps; exits 2 when a key is not
+in the cache (or fails its checksums).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from compressors.artifacts import default_cache_dir
+from compressors.commands.lock import add_profile_options, make_suite
+from compressors.measure.significance import AnswerComparison, compare_answers
+
+NAME = "compare"
+SUMMARY = "two cached models' validation accuracy, and McNemar's test between them"
+MODES = ("argmax", "served")
+
+
+def validation_answers(suite, key: str) -> dict[str, object]:
+    """The model's validation predictions by argmax and served (with the profile's serving steps)."""
+    from compressors.data import TEXT
+    from compressors.formats.predictors import load_predictor
+    from compressors.measure.harness import predict_batched
+    from compressors.steps.base import build_chain
+
+    cache = suite.context.cache
+    artifact = cache.load(cache.root / key)
+    if artifact is None:
+        raise ValueError(f"{key!r} is not a valid artifact in {cache.root}; build it first (or check --cache-dir)")
+    served = build_chain(artifact, suite.profile.serving, suite.context) if suite.profile.serving else artifact
+    texts = list(suite.data["validation"][TEXT])
+    batch = suite.harness.eval_batch_size
+    return {mode: predict_batched(load_predictor(a, threads=os.cpu_count() or 1), texts, batch) for mode, a in zip(MODES, (artifact, served))}
+
+
+def format_comparison(keys: tuple[str, str], accuracy: dict[tuple[str, str], float], results: dict[str, AnswerComparison],
+                      queries: int) -> str:
+    lines = [f"validation, {queries:,} queries | " + " | ".join(MODES), "|".join(["---"] * (1 + len(MODES)))]
+    lines += [f"{key} | " + " | ".join(f"{accuracy[key, mode]:.4f}" for mode in MODES) for key in keys]
+    lines.append("")
+    for mode, result in results.items():
+        verdict = "better beyond chance" if result.p_value < 0.05 and result.gained > result.lost else "not better beyond chance"
+        lines.append(f"{mode}: the second right where the first is wrong {result.gained}, the reverse {result.lost}; "
+                     f"McNemar exact p = {result.p_value:.3f}: the second is {verdict}")
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("first", help="artifact key of the current model (e.g. distill-...)")
+    parser.add_argument("second", help="artifact key of the candidate")
+    parser.add_argument("--profile", default="full", help="suite profile whose data and serving steps are used (default: full)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
+    add_profile_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from compressors.data import LABEL
+
+    try:
+        suite = make_suite(args.profile, args.cache_dir or default_cache_dir(), args.suite_config, args.device)
+        answers = {key: validation_answers(suite, key) for key in (args.first, args.second)}
+    except ValueError as error:
+        print(f"compressors compare: error: {error}", file=sys.stderr)
+        return 2
+    labels = np.asarray(suite.data["validation"][LABEL])
+    accuracy = {(key, mode): float((answers[key][mode] == labels).mean()) for key in answers for mode in MODES}
+    results = {mode: compare_answers(answers[args.first][mode], answers[args.second][mode], labels) for mode in MODES}
+    print(format_comparison((args.first, args.second), accuracy, results, len(labels)))
+    return 0
