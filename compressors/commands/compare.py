@@ -16,17 +16,21 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compressors.artifacts import default_cache_dir
 from compressors.commands.lock import add_profile_options, make_suite
 from compressors.measure.significance import AnswerComparison, compare_answers
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NAME = "compare"
 SUMMARY = "two cached models' validation accuracy, and McNemar's test between them"
 MODES = ("argmax", "served")
 
 
-def validation_answers(suite, key: str) -> dict[str, object]:
+def validation_answers(suite, key: str) -> dict[str, np.ndarray]:
     """The model's validation predictions by argmax and served (with the profile's serving steps)."""
     from compressors.data import TEXT
     from compressors.formats.predictors import load_predictor
@@ -38,9 +42,11 @@ def validation_answers(suite, key: str) -> dict[str, object]:
     if artifact is None:
         raise ValueError(f"{key!r} is not a valid artifact in {cache.root}; build it first (or check --cache-dir)")
     served = build_chain(artifact, suite.profile.serving, suite.context) if suite.profile.serving else artifact
-    texts = list(suite.data["validation"][TEXT])
-    batch = suite.harness.eval_batch_size
-    return {mode: predict_batched(load_predictor(a, threads=os.cpu_count() or 1), texts, batch) for mode, a in zip(MODES, (artifact, served))}
+    texts, threads = list(suite.data["validation"][TEXT]), os.cpu_count() or 1
+    return {
+        mode: predict_batched(load_predictor(model, threads=threads), texts, suite.harness.eval_batch_size)
+        for mode, model in zip(MODES, (artifact, served))
+    }
 
 
 def format_comparison(keys: tuple[str, str], accuracy: dict[tuple[str, str], float], results: dict[str, AnswerComparison],

@@ -253,9 +253,8 @@ def latency_factor_for(previous: Figures, current: Figures, t: GateTolerances) -
     machine while the variant was timed; otherwise (busier, or not recorded) the busy factor.
     """
     loads = (previous.machine_load, current.machine_load)
-    if all(load <= t.max_machine_load for load in loads):  # False for NaN
-        return t.latency_factor, ""
-    if t.busy_latency_factor <= t.latency_factor:
+    quiet = all(load <= t.max_machine_load for load in loads)  # False for NaN
+    if quiet or t.busy_latency_factor <= t.latency_factor:
         return t.latency_factor, ""
     shown = "/".join("unknown" if math.isnan(load) else f"{load:.0%}" for load in loads)
     return t.busy_latency_factor, f"machine busy (others {shown} > {t.max_machine_load:.0%}): "

@@ -148,7 +148,7 @@ def train_classifier(
             (no_decay if param.ndim < 2 or "LayerNorm" in name or "scores" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     groups += [{"params": params, "weight_decay": 0.0, "lr": group_learning_rates[key]} for key, params in special.items() if params]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, **({"fused": True} if config.fused_optimizer else {}))
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, fused=config.fused_optimizer or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(config.seed)
     pad_id = tokenizer.pad_token_id or 0
