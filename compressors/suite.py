@@ -34,6 +34,7 @@ from compressors.measure.paired import PairedConfig, measure_paired, paired_spee
 from compressors.formats.predictors import TORCH_SERVED_KINDS, Predictor, load_predictor
 from compressors.profiles import Profile
 from compressors.steps.base import BuildContext, build_chain, resolve_device
+from compressors.steps.training import with_seed
 from compressors.variants import Variant, check_variant_name, registry
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Suite:
             data_key=fingerprint(self.data),
             oos_label=profile.data.oos_label,
             resolver=self.artifact,
+            reseeder=self.reseeded,
             device=resolve_device(device),
             plan_only=plan_only,
         )
@@ -103,6 +105,12 @@ class Suite:
             source = self.artifact(variant.source) if variant.source else None
             self._artifacts[name] = build_chain(source, variant.steps, self.context)
         return self._artifacts[name]
+
+    def reseeded(self, name: str, seed: int) -> Artifact:
+        """The variant's chain trained again with `seed` (from the same source artifact)."""
+        variant = self.variants[name]
+        source = self.artifact(variant.source) if variant.source else None
+        return build_chain(source, with_seed(variant.steps, seed), self.context)
 
     def served(self, name: str) -> Artifact:
         """The variant's artifact as it is served and measured: its chain's, through the profile's serving steps."""

@@ -16,6 +16,7 @@ PINNED = {
     "full": {
         "baseline": "fine-tune-7464a496293c3c6863d6",
         "student": "distill-4a82030d18d668f53264",
+        "distilled": "distill-ca945f4707ea4f5d81f6",
         "baseline-quantized": "torch-int8-e613047bdce0e258176d",
     },
     # Moved on purpose when the small profile took the fused AdamW kernel (TrainConfig.fused_optimizer).
@@ -33,4 +34,23 @@ def test_pinned_cache_keys_do_not_move(profile, tmp_path, monkeypatch) -> None:
     suite = Suite(profile, tmp_path, device="cpu", plan_only=True)
     keys = {name: suite.artifact(name).key for name in PINNED[profile.name]}
     assert keys == PINNED[profile.name]
+    assert not any(tmp_path.iterdir()), "planning keys must not build anything"
+
+
+def test_an_ensemble_teacher_is_the_baseline_chain_reseeded_and_keys_the_student(tmp_path, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from compressors.steps.base import build_chain
+    from compressors.steps.distill import Distill
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    suite = Suite(FULL, tmp_path, device="cpu", plan_only=True)
+    (fine_tune,) = suite.variants["baseline"].steps
+    member = suite.reseeded("baseline", 43)
+    assert member.key == build_chain(None, (replace(fine_tune, train=replace(fine_tune.train, seed=43)),), suite.context).key
+    assert member.key not in (suite.artifact("baseline").key, suite.reseeded("baseline", 44).key)
+    cut, recipe = suite.variants["distilled"].steps
+    alone = build_chain(suite.artifact("baseline"), (cut, recipe), suite.context)
+    ensemble = build_chain(suite.artifact("baseline"), (cut, replace(recipe, teacher_seeds=(43, 44))), suite.context)
+    assert alone.key == PINNED["full"]["distilled"] != ensemble.key
     assert not any(tmp_path.iterdir()), "planning keys must not build anything"

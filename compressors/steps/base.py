@@ -39,6 +39,8 @@ class BuildContext:
 
     Attributes:
         resolver: builds another variant's artifact (a distillation teacher), by name.
+        reseeder: builds a variant's chain again with another training seed (an ensemble
+            teacher's members), by name and seed.
         device: where training runs ("cpu" or "cuda"); not part of any cache key.
         plan_only: compute cache keys without building anything (what `compressors lock` records).
     """
@@ -48,6 +50,7 @@ class BuildContext:
     data_key: str
     oos_label: str = "oos"
     resolver: Callable[[str], Artifact] | None = None
+    reseeder: Callable[[str, int], Artifact] | None = None
     device: str = "cpu"
     plan_only: bool = False
 
@@ -56,6 +59,12 @@ class BuildContext:
         if self.resolver is None:
             raise ValueError(f"this build context cannot resolve variant {variant!r}: no resolver was given")
         return self.resolver(variant)
+
+    def reseeded(self, variant: str, seed: int) -> Artifact:
+        """Another variant's artifact with every training step of its chain run with `seed`."""
+        if self.reseeder is None:
+            raise ValueError(f"this build context cannot re-seed variant {variant!r}: no reseeder was given")
+        return self.reseeder(variant, seed)
 
     @property
     def label_names(self) -> list[str]:

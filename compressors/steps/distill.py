@@ -90,6 +90,8 @@ class Distill:
             needs a student that tokenizes like the teacher.
         augment: also train on variants of the training queries, against the teacher's logits
             alone (`compressors.steps.augment`); None trains on the training split only.
+        teacher_seeds: an ensemble teacher: the KD targets are the mean of the teacher's logits
+            and those of its chain trained again with each of these seeds; () uses the teacher alone.
     """
 
     teacher: str = "baseline"
@@ -100,6 +102,7 @@ class Distill:
     same_tokenizer: bool = True
     layers: LayerLoss | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
     augment: Augment | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+    teacher_seeds: tuple[int, ...] = field(default=(), metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "distill"
     VERSION: ClassVar[str] = "1"
@@ -109,6 +112,11 @@ class Distill:
             raise ValueError(f"Distill.alpha must be in [0, 1], got {self.alpha}")
         if not self.temperature > 0:
             raise ValueError(f"Distill.temperature must be > 0, got {self.temperature}")
+        if self.teacher_seeds and self.augment is not None:
+            raise ValueError("Distill.teacher_seeds and Distill.augment cannot be combined yet: the augmented "
+                             "queries' logits come from the teacher alone; set one of them")
+        if len(set(self.teacher_seeds)) != len(self.teacher_seeds):
+            raise ValueError(f"Distill.teacher_seeds must be distinct, got {self.teacher_seeds}")
 
 
 def teacher_logits(teacher: Artifact, context: BuildContext, max_length: int) -> torch.Tensor:
@@ -126,6 +134,17 @@ def teacher_logits(teacher: Artifact, context: BuildContext, max_length: int) ->
     recipe = {"step": "teacher-logits", "version": "1", "teacher": teacher.key, "data": context.data_key, "max_length": max_length}
     artifact = context.cache.get_or_build("teacher-logits", recipe, build)
     return load_file(str(artifact.path / LOGITS_FILE))["logits"]
+
+
+def ensemble_members(config: Distill, context: BuildContext) -> list[Artifact]:
+    """The teacher's artifact, then its chain trained again with each of `config.teacher_seeds`."""
+    return [context.resolve(config.teacher), *(context.reseeded(config.teacher, seed) for seed in config.teacher_seeds)]
+
+
+def ensemble_logits(members: list[Artifact], context: BuildContext, max_length: int) -> torch.Tensor:
+    """The mean of the members' (cached) logits on every training row."""
+    logits = [teacher_logits(member, context, max_length) for member in members]
+    return sum(logits[1:], logits[0]) / len(logits)
 
 
 def check_compatible(teacher_dir: Path, student_model, student_tokenizer, label_names: list[str], same_tokenizer: bool) -> None:
@@ -223,7 +242,8 @@ def train_student(
     model, tokenizer = load_student(source, config, context)
     check_compatible(teacher.path, model, tokenizer, context.label_names, config.same_tokenizer)
     train = context.data["train"]
-    logits = None if config.alpha == 1.0 and config.augment is None else teacher_logits(teacher, context, config.train.max_length)
+    needs_logits = config.alpha < 1.0 or config.augment is not None
+    logits = ensemble_logits(ensemble_members(config, context), context, config.train.max_length) if needs_logits else None
     texts, labels = list(train[TEXT]), list(train[LABEL])
     chosen = list(range(len(texts))) if rows is None else list(rows)
     augmented = None
@@ -264,6 +284,8 @@ def validation_accuracy(model, tokenizer, context: BuildContext, max_length: int
 
 def _teacher_and_student(source: Artifact | None, config: Distill, context: BuildContext) -> dict:
     identity = {"teacher": context.resolve(config.teacher).key}
+    if config.teacher_seeds:
+        identity["teacher_members"] = [member.key for member in ensemble_members(config, context)[1:]]
     if config.student_checkpoint:
         identity["student"] = checkpoint_fingerprint(config.student_checkpoint)
     return identity

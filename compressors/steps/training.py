@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,6 +58,16 @@ class TrainConfig:
 
     def describe(self) -> dict:
         return asdict(self)
+
+
+def with_seed(steps: Sequence[Any], seed: int) -> tuple:
+    """The same steps with every training run seeded with `seed`; an error when none trains."""
+    if not any(isinstance(getattr(step, "train", None), TrainConfig) for step in steps):
+        names = [type(step).__name__ for step in steps]
+        raise ValueError(f"cannot re-seed the chain {names}: none of its steps trains (e.g. a classifier used as it is); "
+                         "an ensemble teacher needs a teacher the suite fine-tunes")
+    return tuple(replace(step, train=replace(step.train, seed=seed)) if isinstance(getattr(step, "train", None), TrainConfig)
+                 else step for step in steps)
 
 
 def seed_everything(seed: int) -> None:

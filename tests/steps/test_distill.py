@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from tests_support import copy_as_artifact
 
 from compressors.steps.base import apply_step
-from compressors.steps.distill import Distill, kd_loss, teacher_logits
+from compressors.steps.augment import Augment
+from compressors.steps.distill import Distill, ensemble_logits, ensemble_members, kd_loss, teacher_logits
 from compressors.steps.training import TrainConfig
 
 logit_batches = st.tuples(st.integers(1, 6), st.integers(2, 7), st.integers(0, 2**16))
@@ -75,6 +76,29 @@ def test_bad_alpha_and_temperature_are_rejected() -> None:
         Distill(alpha=1.5)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         Distill(temperature=0)
+
+
+def test_an_ensemble_needs_distinct_seeds_and_no_augmentation() -> None:
+    with pytest.raises(ValueError, match="teacher_seeds must be distinct"):
+        Distill(teacher_seeds=(43, 43))
+    with pytest.raises(ValueError, match="cannot be combined"):
+        Distill(teacher_seeds=(43,), augment=Augment(copies=1))
+
+
+def test_an_ensemble_teachers_logits_are_the_mean_of_its_members(tiny_checkpoint, tmp_path, context) -> None:
+    from conftest import make_tiny_checkpoint
+
+    teacher = copy_as_artifact(tiny_checkpoint, tmp_path)
+    member = copy_as_artifact(make_tiny_checkpoint(tmp_path / "member", seed=1, layers=1), tmp_path / "member-cache")
+    _context_with_teacher(context, teacher)
+    context.reseeder = lambda name, seed: {("baseline", 43): member}[(name, seed)]
+    members = ensemble_members(Distill(teacher_seeds=(43,)), context)
+    assert [m.key for m in members] == [teacher.key, member.key]
+    mean = ensemble_logits(members, context, 32)
+    expected = (teacher_logits(teacher, context, 32) + teacher_logits(member, context, 32)) / 2
+    assert (mean == expected).all()
+    assert not (mean == teacher_logits(teacher, context, 32)).all()
+    assert (ensemble_logits(members[:1], context, 32) == teacher_logits(teacher, context, 32)).all()
 
 
 def _context_with_teacher(context, teacher):

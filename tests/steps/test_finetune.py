@@ -71,3 +71,15 @@ def test_train_config_validates() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"warmup_ratio must be in \[0, 1\)"):
         TrainConfig(warmup_ratio=1.0)
+
+
+def test_with_seed_reseeds_every_training_step_and_needs_one() -> None:
+    from compressors.steps.torch_int8 import TorchDynamicInt8
+    from compressors.steps.training import with_seed
+    from compressors.steps.use_classifier import UseClassifier
+
+    steps = (FineTune(train=TrainConfig(epochs=2)), TorchDynamicInt8())
+    reseeded = with_seed(steps, 7)
+    assert reseeded[0] == FineTune(train=TrainConfig(epochs=2, seed=7)) and reseeded[1] == steps[1]
+    with pytest.raises(ValueError, match="none of its steps trains"):
+        with_seed((UseClassifier("some/dir"),), 7)
