@@ -6,6 +6,8 @@ variants and budgets.
     text_column = "utterance"
     label_column = "intent"
     oos_label = ""                  # the out-of-scope class, or "" (default with files) when none
+    oos_objective = "accuracy"      # its threshold maximises validation accuracy, or "balanced":
+                                    # the mean of in-scope accuracy and out-of-scope recall
 
     [model]
     checkpoint = "bert-base-uncased"   # fine-tuned into the baseline, or:
@@ -36,11 +38,12 @@ from pathlib import Path
 
 from compressors.measure.budgets import Budget, BudgetError, parse_budget
 from compressors.profiles import Profile
+from compressors.steps.oos_threshold import OosThreshold
 from compressors.steps.training import TrainConfig
 from compressors.variants import VARIANT_NAMES
 
 TABLES = ("data", "model", "train", "variants", "budgets")
-DATA_KEYS = ("files", "hub_name", "hub_config", "text_column", "label_column", "oos_label", "per_class",
+DATA_KEYS = ("files", "hub_name", "hub_config", "text_column", "label_column", "oos_label", "oos_objective", "per_class",
              "validation_fraction", "split_seed")
 MODEL_KEYS = ("checkpoint", "baseline")
 TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "max_length", "seed", "warmup_ratio", "weight_decay")
@@ -110,6 +113,11 @@ def _apply_data(profile: Profile, path: Path, values: dict) -> Profile:
     if not values:
         return profile
     values = dict(values)
+    if "oos_objective" in values:
+        try:
+            profile = replace(profile, serving=(OosThreshold(objective=values.pop("oos_objective")),))
+        except ValueError as error:
+            raise ValueError(f"{path}: [data] oos_objective: {error}") from None
     if "files" in values:
         files = values["files"]
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):

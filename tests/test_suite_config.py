@@ -39,6 +39,13 @@ def test_own_files_checkpoint_and_training_settings(tmp_path) -> None:
     assert profile.student_layers == () and profile.layer_loss.pairs == ()  # another model: cut by its depth
 
 
+def test_the_out_of_scope_threshold_can_balance_in_scope_accuracy_and_recall(tmp_path) -> None:
+    from compressors.steps.oos_threshold import OosThreshold
+
+    assert SMALL.serving == (OosThreshold(),)
+    assert _config(tmp_path, '[data]\noos_objective = "balanced"\n').profile.serving == (OosThreshold(objective="balanced"),)
+
+
 @pytest.mark.parametrize(("model", "checkpoint", "source"), [
     ('checkpoint = "bert-base-uncased"', "bert-base-uncased", None),
     ('baseline = "mine"', "", "baseline"),
@@ -79,6 +86,7 @@ def test_own_budgets_are_read_per_variant(tmp_path) -> None:
         ("[dataa]\n", r"suite.toml: unknown table \[dataa\]; did you mean 'data'\?"),
         ("[data]\ntext_col = 'x'\n", r"suite.toml: \[data\] unknown key 'text_col'; did you mean 'text_column'\?"),
         ("[data]\nfiles = {train = 't.csv'}\n", r"suite.toml: \[data\] data files must name the splits train and test"),
+        ("[data]\noos_objective = 'recall'\n", r"suite.toml: \[data\] oos_objective: OosThreshold.objective must be one of"),
         ("[data]\nvalidation_fraction = 1.5\n", r"suite.toml: \[data\] validation_fraction must be a fraction in \(0, 1\)"),
         ("[model]\ncheckpont = 'x'\n", r"suite.toml: \[model\] unknown key 'checkpont'; did you mean 'checkpoint'\?"),
         ("[model]\nbaseline = ''\n", r"suite.toml: \[model\] baseline must be a directory or a Hub name"),

@@ -3,8 +3,10 @@
 The CLINC150 paper's rule: answer the out-of-scope class when the classifier's top probability
 is below a threshold. The step runs the source artifact on the validation split one query at a
 time (the path a server runs and the suite times), and picks the temperature and the threshold
-that maximise validation accuracy (ties: the median of the best thresholds, then the lowest
-temperature). The new artifact is the source's files plus `decision.json`. It applies to every
+that maximise the objective on validation (ties: the median of the best thresholds, then the lowest
+temperature): accuracy, or with `objective="balanced"` the mean of in-scope accuracy and
+out-of-scope recall (the dataset paper's two metrics, whatever share of out-of-scope queries the
+validation split happens to hold). The new artifact is the source's files plus `decision.json`. It applies to every
 variant, the baseline included, so ratios stay fair.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,7 +27,7 @@ from compressors.formats.dense import TORCH_KINDS
 from compressors.formats.int8 import INT8_KIND
 from compressors.formats.onnx import ONNX_KIND
 from compressors.formats.predictors import load_predictor
-from compressors.steps.base import BuildContext, register_step
+from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class OosThreshold:
     """Choose the out-of-scope threshold (and softmax temperature) on the validation split."""
 
     temperatures: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+    objective: str = field(default="accuracy", metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "oos-threshold"
     VERSION: ClassVar[str] = "1"
@@ -42,10 +45,29 @@ class OosThreshold:
     def __post_init__(self) -> None:
         if not self.temperatures or any(not t > 0 for t in self.temperatures):
             raise ValueError(f"OosThreshold.temperatures must be positive numbers, got {self.temperatures}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"OosThreshold.objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
 
-def best_decision(logits: np.ndarray, labels: np.ndarray, oos_id: int, temperatures: tuple[float, ...]) -> tuple[OosDecision, float]:
-    """The decision that maximises accuracy on (logits, labels), and that accuracy.
+OBJECTIVES = ("accuracy", "balanced")
+
+
+def row_weights(labels: np.ndarray, oos_id: int, objective: str) -> tuple[np.ndarray, int]:
+    """Integer weights per row and their normaliser: the objective is sum(weight * correct) / normaliser.
+
+    Accuracy weighs every row 1. Balanced weighs an in-scope row by the number of out-of-scope
+    rows and the reverse, so both classes of query count half (exact integer sums, no rounding).
+    """
+    oos = labels == oos_id
+    if objective == "accuracy" or oos.all() or not oos.any():
+        return np.ones(len(labels), dtype=np.int64), len(labels)
+    in_scope, out_of_scope = int((~oos).sum()), int(oos.sum())
+    return np.where(oos, in_scope, out_of_scope).astype(np.int64), 2 * in_scope * out_of_scope
+
+
+def best_decision(logits: np.ndarray, labels: np.ndarray, oos_id: int, temperatures: tuple[float, ...],
+                  objective: str = "accuracy") -> tuple[OosDecision, float]:
+    """The decision that maximises the objective on (logits, labels), and its value.
 
     Every distinct top probability is a candidate threshold (plus 0: never reject); among the
     thresholds tied for the best accuracy at a temperature the median is taken, and among
@@ -53,6 +75,7 @@ def best_decision(logits: np.ndarray, labels: np.ndarray, oos_id: int, temperatu
     """
     labels = np.asarray(labels)
     argmax = logits.argmax(-1)
+    weights, normaliser = row_weights(labels, oos_id, objective)
     best_accuracy, best = -1.0, OosDecision(oos_id, 1.0, 0.0)
     for temperature in sorted(temperatures):
         top = top_probability(logits, temperature)
@@ -60,8 +83,8 @@ def best_decision(logits: np.ndarray, labels: np.ndarray, oos_id: int, temperatu
         # Rejecting the k least confident queries: correct = (correct non-rejected) + (rejected that are oos).
         correct_kept = (argmax == labels)[order]
         oos = (labels == oos_id)[order]
-        gains = np.concatenate([[0], np.cumsum(oos.astype(int) - correct_kept.astype(int))])
-        accuracy = (int((argmax == labels).sum()) + gains) / len(labels)
+        gains = np.concatenate([[0], np.cumsum(weights[order] * (oos.astype(int) - correct_kept.astype(int)))])
+        accuracy = (int(weights[argmax == labels].sum()) + gains) / normaliser
         # A threshold rejects all queries of a tied probability or none: cut only after a tie group.
         ranked = top[order]
         cuts = np.flatnonzero(np.concatenate([[True], ranked[1:] > ranked[:-1], [True]]))
@@ -85,7 +108,8 @@ def choose_threshold(source: Artifact, config: OosThreshold, context: BuildConte
     validation = context.data["validation"]
     logits = np.concatenate([predictor.logits([text]) for text in validation[TEXT]])
     labels = np.asarray(validation[LABEL])
-    decision, accuracy = best_decision(logits, labels, oos_id, config.temperatures)
+    decision, value = best_decision(logits, labels, oos_id, config.temperatures, config.objective)
+    accuracy = value if config.objective == "accuracy" else float((decision.apply(logits) == labels).mean())
     for file in source.path.iterdir():
         if file.name != MANIFEST:
             (shutil.copytree if file.is_dir() else shutil.copy2)(file, out_dir / file.name)
@@ -93,5 +117,8 @@ def choose_threshold(source: Artifact, config: OosThreshold, context: BuildConte
     before = float((logits.argmax(-1) == labels).mean())
     logger.info("oos-threshold: T=%g, threshold %.4f: validation accuracy %.4f (argmax %.4f)",
                 decision.temperature, decision.threshold, accuracy, before)
-    return Built(source.kind, {"threshold": decision.threshold, "temperature": decision.temperature,
-                               "validation_accuracy": accuracy, "validation_accuracy_argmax": before})
+    meta = {"threshold": decision.threshold, "temperature": decision.temperature,
+            "validation_accuracy": accuracy, "validation_accuracy_argmax": before}
+    if config.objective != "accuracy":
+        meta |= {"objective": config.objective, "validation_objective": value}
+    return Built(source.kind, meta)

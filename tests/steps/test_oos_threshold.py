@@ -82,3 +82,36 @@ def test_no_out_of_scope_class_is_an_error(tiny_checkpoint, tmp_path, context) -
     context.oos_label = ""
     with pytest.raises(ValueError, match="needs a data set with an out-of-scope class"):
         apply_step(copy_as_artifact(tiny_checkpoint, tmp_path), OosThreshold(), context)
+
+
+def _balanced(decision: OosDecision, logits: np.ndarray, labels: np.ndarray, oos_id: int) -> float:
+    predictions, oos = decision.apply(logits), labels == oos_id
+    return float(((predictions == labels)[~oos].mean() + (predictions == labels)[oos].mean()) / 2)
+
+
+@settings(deadline=None, max_examples=150)
+@given(cases, st.lists(st.sampled_from([0.5, 1.0, 2.0, 5.0]), min_size=1, max_size=3, unique=True))
+def test_the_balanced_objective_finds_the_best_mean_of_in_scope_accuracy_and_oos_recall(case, temperatures) -> None:
+    rows, labels, oos_id = case
+    logits, labels = np.asarray(rows), np.asarray(labels[: len(rows)])
+    decision, value = best_decision(logits, labels, oos_id, tuple(temperatures), "balanced")
+    if (labels == oos_id).all() or not (labels == oos_id).any():  # one kind of query: plain accuracy
+        assert value == pytest.approx(_accuracy(decision, logits, labels))
+        return
+    assert _balanced(decision, logits, labels, oos_id) == pytest.approx(value)
+    for temperature in temperatures:
+        for threshold in [0.0, *np.nextafter(top_probability(logits, temperature), np.inf)]:
+            assert _balanced(OosDecision(oos_id, temperature, float(threshold)), logits, labels, oos_id) <= value + 1e-12
+
+
+def test_the_balanced_objective_trades_in_scope_accuracy_for_recall_on_a_rare_out_of_scope_class() -> None:
+    # 10 in-scope queries (two of them unsure but right) and 1 out-of-scope query, a little surer:
+    # accuracy answers them all (10/11 against 9/11), balanced rejects all three (8/10 and recall 1).
+    logits = np.array([[0.0, 6.0]] * 8 + [[0.0, 0.2]] * 2 + [[0.0, 0.3]])
+    labels = np.array([1] * 10 + [0])
+    by_accuracy, _ = best_decision(logits, labels, 0, (1.0,))
+    balanced, value = best_decision(logits, labels, 0, (1.0,), "balanced")
+    assert by_accuracy.apply(logits).tolist() == [1] * 11
+    assert balanced.apply(logits).tolist() == [1] * 8 + [0] * 3 and value == pytest.approx((8 / 10 + 1) / 2)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        OosThreshold(objective="recall")
