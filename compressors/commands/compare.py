@@ -1,12 +1,15 @@
 """`compressors compare`: two cached models on the validation split, and whether the second is better beyond chance.
 
     compressors compare --profile full distill-ca945f4707ea4f5d81f6 distill-d7fb2c5aeb9748e360bf
+    compressors compare --profile full --split test FIRST SECOND     # to report, not to choose
 
 Each model is an artifact key in the cache. For both, validation accuracy by argmax and served
 through the profile's serving steps (the out-of-scope threshold, itself chosen on validation);
 then, per answer mode, the queries only the second model answers right, those only the first
 does, and McNemar's exact two-sided p-value. A recipe replaces another only when the second
-model is ahead with p < 0.05. Builds nothing but the serving steps; exits 2 when a key is not
+model is ahead with p < 0.05 on validation. `--split test` reports the same figures on the test
+split (the threshold is still chosen on validation), with each served model's in-scope accuracy
+and out-of-scope recall. Builds nothing but the serving steps; exits 2 when a key is not
 in the cache (or fails its checksums).
 """
 
@@ -30,8 +33,8 @@ SUMMARY = "two cached models' validation accuracy, and McNemar's test between th
 MODES = ("argmax", "served")
 
 
-def validation_answers(suite, key: str) -> dict[str, np.ndarray]:
-    """The model's validation predictions by argmax and served (with the profile's serving steps)."""
+def split_answers(suite, key: str, split: str = "validation") -> dict[str, np.ndarray]:
+    """The model's predictions on `split` by argmax and served (with the profile's serving steps)."""
     from compressors.data import TEXT
     from compressors.formats.predictors import load_predictor
     from compressors.measure.harness import predict_batched
@@ -42,7 +45,7 @@ def validation_answers(suite, key: str) -> dict[str, np.ndarray]:
     if artifact is None:
         raise ValueError(f"{key!r} is not a valid artifact in {cache.root}; build it first (or check --cache-dir)")
     served = build_chain(artifact, suite.profile.serving, suite.context) if suite.profile.serving else artifact
-    texts, threads = list(suite.data["validation"][TEXT]), os.cpu_count() or 1
+    texts, threads = list(suite.data[split][TEXT]), os.cpu_count() or 1
     return {
         mode: predict_batched(load_predictor(model, threads=threads), texts, suite.harness.eval_batch_size)
         for mode, model in zip(MODES, (artifact, served))
@@ -50,8 +53,8 @@ def validation_answers(suite, key: str) -> dict[str, np.ndarray]:
 
 
 def format_comparison(keys: tuple[str, str], accuracy: dict[tuple[str, str], float], results: dict[str, AnswerComparison],
-                      queries: int) -> str:
-    lines = [f"validation, {queries:,} queries | " + " | ".join(MODES), "|".join(["---"] * (1 + len(MODES)))]
+                      queries: int, split: str = "validation") -> str:
+    lines = [f"{split}, {queries:,} queries | " + " | ".join(MODES), "|".join(["---"] * (1 + len(MODES)))]
     lines += [f"{key} | " + " | ".join(f"{accuracy[key, mode]:.4f}" for mode in MODES) for key in keys]
     lines.append("")
     for mode, result in results.items():
@@ -64,6 +67,8 @@ def format_comparison(keys: tuple[str, str], accuracy: dict[tuple[str, str], flo
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("first", help="artifact key of the current model (e.g. distill-...)")
     parser.add_argument("second", help="artifact key of the candidate")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+                        help="where the answers are compared (default: validation, where choices are made)")
     parser.add_argument("--profile", default="full", help="suite profile whose data and serving steps are used (default: full)")
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
     add_profile_options(parser)
@@ -73,15 +78,20 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from compressors.data import LABEL
+    from compressors.measure.metrics import intent_metrics
 
     try:
         suite = make_suite(args.profile, args.cache_dir or default_cache_dir(), args.suite_config, args.device)
-        answers = {key: validation_answers(suite, key) for key in (args.first, args.second)}
+        answers = {key: split_answers(suite, key, args.split) for key in (args.first, args.second)}
     except ValueError as error:
         print(f"compressors compare: error: {error}", file=sys.stderr)
         return 2
-    labels = np.asarray(suite.data["validation"][LABEL])
+    labels = np.asarray(suite.data[args.split][LABEL])
     accuracy = {(key, mode): float((answers[key][mode] == labels).mean()) for key in answers for mode in MODES}
     results = {mode: compare_answers(answers[args.first][mode], answers[args.second][mode], labels) for mode in MODES}
-    print(format_comparison((args.first, args.second), accuracy, results, len(labels)))
+    print(format_comparison((args.first, args.second), accuracy, results, len(labels), args.split))
+    if args.split == "test" and suite.oos_id is not None:
+        for key in answers:
+            served = intent_metrics(answers[key]["served"], labels, suite.oos_id)
+            print(f"{key} served: in-scope accuracy {served.in_scope_accuracy:.4f}, out-of-scope recall {served.oos_recall:.3f}")
     return 0

@@ -33,6 +33,17 @@ def test_a_model_against_itself_gains_and_loses_nothing(tiny_checkpoint, tmp_pat
     assert "served: the second right where the first is wrong 0, the reverse 0" in out
 
 
+def test_the_test_split_reports_the_same_comparison_with_in_scope_and_oos_figures(tiny_checkpoint, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path / "cache"
+    first, second = cached_copy(tiny_checkpoint, cache, "a"), cached_copy(tiny_checkpoint, cache, "b")
+    assert main(["compare", "--profile", "small", "--cache-dir", str(cache), "--split", "test", first, second]) == 0
+    out = capsys.readouterr().out
+    assert "test, 1,510 queries | argmax | served" in out
+    reports = [line.split(" served: ")[1] for line in out.splitlines() if " served: in-scope accuracy " in line]
+    assert len(reports) == 2 and reports[0] == reports[1]
+
+
 def test_a_key_not_in_the_cache_exits_2_naming_it(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     code = main(["compare", "--profile", "small", "--cache-dir", str(tmp_path), "distill-missing", "distill-other"])
