@@ -89,6 +89,7 @@ class Suite:
         self.oos_id = names.index(oos) if oos and oos in names else None
         self.queries = latency_query_set(self.test[TEXT], self.harness.latency_queries)
         self._artifacts: dict[str, Artifact] = {}
+        self._reseeded: dict[tuple[str, int], Artifact] = {}
         self._served: dict[str, Artifact] = {}
         self._predictors: dict[str, Predictor] = {}
         self._serving: dict[str, dict] = {}
@@ -107,10 +108,12 @@ class Suite:
         return self._artifacts[name]
 
     def reseeded(self, name: str, seed: int) -> Artifact:
-        """The variant's chain trained again with `seed` (from the same source artifact)."""
-        variant = self.variants[name]
-        source = self.artifact(variant.source) if variant.source else None
-        return build_chain(source, with_seed(variant.steps, seed), self.context)
+        """The variant's chain trained again with `seed` (from the same source artifact; cached like `artifact`)."""
+        if (name, seed) not in self._reseeded:
+            variant = self.variants[name]
+            source = self.artifact(variant.source) if variant.source else None
+            self._reseeded[name, seed] = build_chain(source, with_seed(variant.steps, seed), self.context)
+        return self._reseeded[name, seed]
 
     def served(self, name: str) -> Artifact:
         """The variant's artifact as it is served and measured: its chain's, through the profile's serving steps."""

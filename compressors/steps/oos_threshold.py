@@ -70,31 +70,32 @@ def best_decision(logits: np.ndarray, labels: np.ndarray, oos_id: int, temperatu
     """The decision that maximises the objective on (logits, labels), and its value.
 
     Every distinct top probability is a candidate threshold (plus 0: never reject); among the
-    thresholds tied for the best accuracy at a temperature the median is taken, and among
+    thresholds tied for the best score at a temperature the median is taken, and among
     temperatures the lowest of those tied.
     """
     labels = np.asarray(labels)
     argmax = logits.argmax(-1)
     weights, normaliser = row_weights(labels, oos_id, objective)
-    best_accuracy, best = -1.0, OosDecision(oos_id, 1.0, 0.0)
+    best_score, best = -1.0, OosDecision(oos_id, 1.0, 0.0)
     for temperature in sorted(temperatures):
         top = top_probability(logits, temperature)
         order = np.argsort(top, kind="stable")
-        # Rejecting the k least confident queries: correct = (correct non-rejected) + (rejected that are oos).
+        # Rejecting the k least confident queries: correct = (correct non-rejected) + (rejected that are oos),
+        # each row counted with its weight.
         correct_kept = (argmax == labels)[order]
         oos = (labels == oos_id)[order]
         gains = np.concatenate([[0], np.cumsum(weights[order] * (oos.astype(int) - correct_kept.astype(int)))])
-        accuracy = (int(weights[argmax == labels].sum()) + gains) / normaliser
+        score = (int(weights[argmax == labels].sum()) + gains) / normaliser
         # A threshold rejects all queries of a tied probability or none: cut only after a tie group.
         ranked = top[order]
         cuts = np.flatnonzero(np.concatenate([[True], ranked[1:] > ranked[:-1], [True]]))
         candidates = np.concatenate([[0.0], np.nextafter(ranked, np.inf)])[cuts]
-        accuracy = accuracy[cuts]
-        tied = np.flatnonzero(accuracy == accuracy.max())
+        score = score[cuts]
+        tied = np.flatnonzero(score == score.max())
         threshold = float(candidates[tied[len(tied) // 2]])
-        if accuracy.max() > best_accuracy + 1e-12:
-            best_accuracy, best = float(accuracy.max()), OosDecision(oos_id, float(temperature), threshold)
-    return best, best_accuracy
+        if score.max() > best_score + 1e-12:
+            best_score, best = float(score.max()), OosDecision(oos_id, float(temperature), threshold)
+    return best, best_score
 
 
 @register_step(OosThreshold, produces=None, accepts=(*TORCH_KINDS, INT8_KIND, ONNX_KIND))

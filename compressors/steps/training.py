@@ -62,12 +62,12 @@ class TrainConfig:
 
 def with_seed(steps: Sequence[Any], seed: int) -> tuple:
     """The same steps with every training run seeded with `seed`; an error when none trains."""
-    if not any(isinstance(getattr(step, "train", None), TrainConfig) for step in steps):
+    trains = [isinstance(getattr(step, "train", None), TrainConfig) for step in steps]
+    if not any(trains):
         names = [type(step).__name__ for step in steps]
         raise ValueError(f"cannot re-seed the chain {names}: none of its steps trains (e.g. a classifier used as it is); "
                          "an ensemble teacher needs a teacher the suite fine-tunes")
-    return tuple(replace(step, train=replace(step.train, seed=seed)) if isinstance(getattr(step, "train", None), TrainConfig)
-                 else step for step in steps)
+    return tuple(replace(step, train=replace(step.train, seed=seed)) if train else step for step, train in zip(steps, trains))
 
 
 def seed_everything(seed: int) -> None:
