@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -21,7 +22,7 @@ from compressors.formats.checkpoints import label_names as saved_label_names
 from compressors.formats.dense import TORCH_KIND, TORCH_KINDS, load_torch_artifact, save_classifier
 from compressors.steps.augment import Augment, augmented_logits, augmented_texts
 from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
-from compressors.steps.distill_layers import LayerLoss, check_layer_pairs, layer_loss, resolved
+from compressors.steps.distill_layers import LayerLoss, ValueCapture, check_layer_pairs, layer_loss, resolved
 from compressors.steps.training import TrainConfig, accuracy_of, predict_logits, seed_everything, train_classifier
 
 if TYPE_CHECKING:
@@ -181,10 +182,12 @@ def distill_loss_fn(
     teacher_model=None,
     augmented: torch.Tensor | None = None,
     augmented_weight: float = -1.0,
+    values: tuple[ValueCapture, ValueCapture] | None = None,
 ) -> Callable:
     """The training loop's loss hook for rows of the training split (and their augmented variants).
 
-    With `layers`, `teacher_model` runs on each batch for its hidden states and attention maps.
+    With `layers`, `teacher_model` runs on each batch for its hidden states and attention maps
+    (and `values` captures both models' value projections for a value-relation term).
     With `augmented` (a boolean per row), those rows are trained on the KD term alone.
     """
     import torch
@@ -204,7 +207,7 @@ def distill_loss_fn(
         if layers is not None:
             with torch.no_grad():
                 teacher = teacher_model(**batch, output_hidden_states=True, output_attentions=layers.needs_attentions)
-            value = value + layer_loss(outputs, teacher, batch["attention_mask"], layers)
+            value = value + layer_loss(outputs, teacher, batch["attention_mask"], layers, values)
         return value
 
     return loss
@@ -266,15 +269,28 @@ def train_student(
         teacher_model.to(context.device)
         forward_options = {"output_hidden_states": True, "output_attentions": layers.needs_attentions}
     hook = (lambda epoch: on_epoch_end(epoch, model, tokenizer)) if on_epoch_end else None
-    train_classifier(
-        model, tokenizer, texts, labels, config.train,
-        loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model, augmented,
-                                config.augment.weight if config.augment else -1.0),
-        on_epoch_end=hook, forward_options=forward_options, device=context.device,
-        description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}" + (" +layers" if layers else "")
-        + (f" +{config.augment.copies}x augmented" if config.augment else ""),
-    )
+    with _value_captures(model, teacher_model, layers) as values:
+        train_classifier(
+            model, tokenizer, texts, labels, config.train,
+            loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model, augmented,
+                                    config.augment.weight if config.augment else -1.0, values),
+            on_epoch_end=hook, forward_options=forward_options, device=context.device,
+            description=f"distill a={config.alpha:.2f} T={config.temperature:.1f}" + (" +layers" if layers else "")
+            + (f" +{config.augment.copies}x augmented" if config.augment else ""),
+        )
     return model, tokenizer
+
+
+@contextmanager
+def _value_captures(student_model, teacher_model, layers: LayerLoss | None):
+    """The two models' value captures for a value-relation term (None without one), hooks removed after."""
+    if layers is None or layers.value_weight == 0:
+        yield None
+        return
+    pairs = layers.attention_pairs
+    with ValueCapture(student_model, [s - 1 for s, _ in pairs]) as student, \
+            ValueCapture(teacher_model, [t - 1 for _, t in pairs]) as teacher:
+        yield student, teacher
 
 
 def validation_accuracy(model, tokenizer, context: BuildContext, max_length: int) -> float:

@@ -1,5 +1,5 @@
-"""Intermediate-layer distillation: properties of the hidden-state and attention losses, the layer
-mapping, its checks, and the distill step with `Distill.layers`."""
+"""Intermediate-layer distillation: properties of the hidden-state, attention and value-relation
+losses, the layer mapping, its checks, and the distill step with `Distill.layers`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from compressors.steps.base import apply_step
 from compressors.steps.cut_layers import CutLayers
 from compressors.steps.distill_layers import (
     LayerLoss,
+    ValueCapture,
     attention_loss,
     check_layer_pairs,
     hidden_state_loss,
     layer_loss,
     resolved,
     uniform_pairs,
+    value_relation,
 )
 from compressors.steps.base import describe
 from compressors.steps.training import TrainConfig
@@ -126,8 +128,10 @@ def test_no_pairs_means_the_uniform_mapping_of_both_depths() -> None:
 def test_bad_layer_losses_are_rejected() -> None:
     with pytest.raises(ValueError, match="pairs of indices >= 0"):
         LayerLoss(pairs=((1, -1),))
-    with pytest.raises(ValueError, match="not both 0"):
+    with pytest.raises(ValueError, match="not all 0"):
         LayerLoss(pairs=((1, 2),), hidden_weight=0.0)
+    with pytest.raises(ValueError, match="value_weight"):
+        LayerLoss(pairs=((1, 2),), value_weight=-1.0)
 
 
 def test_mapping_must_fit_both_models() -> None:
@@ -139,12 +143,74 @@ def test_mapping_must_fit_both_models() -> None:
         check_layer_pairs(LayerLoss(pairs=((2, 2),)), BertConfig(hidden_size=64, num_attention_heads=4, num_hidden_layers=1), teacher)
     with pytest.raises(ValueError, match="same hidden_size"):
         check_layer_pairs(LayerLoss(pairs=((1, 1),)), BertConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=1), teacher)
+    embeddings_only = LayerLoss(pairs=((0, 0),), hidden_weight=0.0, value_weight=1.0)
+    with pytest.raises(ValueError, match="value_weight needs a pair of two transformer layers"):
+        check_layer_pairs(embeddings_only, BertConfig(hidden_size=64, num_attention_heads=4, num_hidden_layers=1), teacher)
 
 
 def test_the_option_leaves_logits_only_recipes_unchanged() -> None:
     assert "layers" not in describe(Distill())
     described = describe(Distill(layers=LayerLoss(pairs=((1, 2),), attention_weight=0.5)))
     assert described["layers"] == {"pairs": [[1, 2]], "hidden_weight": 1.0, "attention_weight": 0.5}
+    with_values = describe(Distill(layers=LayerLoss(pairs=((1, 2),), value_weight=2.0)))
+    assert with_values["layers"]["value_weight"] == 2.0
+
+
+@settings(deadline=None, max_examples=60)
+@given(shapes, st.integers(1, 4))
+def test_value_relation_is_a_distribution_over_the_real_keys(shape, head_width) -> None:
+    import torch
+
+    batch, tokens, heads, seed = shape
+    mask, generator = _padded_mask(batch, tokens, seed)
+    values = torch.randn(batch, tokens, heads * head_width, generator=generator, dtype=torch.float64) * 3
+    relation = value_relation(values, heads, mask)
+    keys = mask.bool()[:, None, None, :].expand_as(relation)
+    assert relation.shape == (batch, heads, tokens, tokens)
+    assert bool((relation[~keys] == 0).all()) and bool((relation >= 0).all())
+    assert torch.allclose(relation.sum(-1), torch.ones(batch, heads, tokens, dtype=torch.float64))
+    assert abs(attention_loss(relation.clone(), relation, mask).item()) < 1e-12
+
+
+class _Captured:
+    def __init__(self, values, heads: int) -> None:
+        self.values, self.heads = values, heads
+
+
+@settings(deadline=None, max_examples=40)
+@given(shapes)
+def test_the_value_term_is_the_divergence_of_the_mapped_layers_relations(shape) -> None:
+    import torch
+
+    batch, tokens, heads, seed = shape
+    mask, generator = _padded_mask(batch, tokens, seed)
+    student = [torch.randn(batch, tokens, heads * 2, generator=generator, dtype=torch.float64) for _ in range(2)]
+    teacher = [torch.randn(batch, tokens, heads * 2, generator=generator, dtype=torch.float64) for _ in range(4)]
+    loss = LayerLoss(pairs=((0, 0), (2, 4)), hidden_weight=0.0, value_weight=2.0)
+    captures = (_Captured(dict(enumerate(student)), heads), _Captured(dict(enumerate(teacher)), heads))
+    expected = 2.0 * attention_loss(value_relation(student[1], heads, mask), value_relation(teacher[3], heads, mask), mask)
+    assert torch.allclose(layer_loss(None, None, mask, loss, captures), expected)
+    same = (_Captured({1: teacher[3]}, heads), _Captured({3: teacher[3]}, heads))
+    assert abs(layer_loss(None, None, mask, loss, same).item()) < 1e-12
+    with pytest.raises(ValueError, match="needs the student's and the teacher's ValueCapture"):
+        layer_loss(None, None, mask, loss)
+
+
+def test_a_value_capture_keeps_each_forwards_value_projections_until_closed(tiny_checkpoint, tmp_path) -> None:
+    import torch
+
+    from compressors.formats.dense import load_torch_artifact
+
+    model, tokenizer = load_torch_artifact(copy_as_artifact(tiny_checkpoint, tmp_path))
+    batch = tokenizer(["book a table for two", "what is my balance"], padding=True, return_tensors="pt")
+    with torch.no_grad(), ValueCapture(model.eval(), [0]) as capture:
+        model(**batch)
+        assert set(capture.values) == {0}
+        assert capture.values[0].shape == (*batch["input_ids"].shape, model.config.hidden_size)
+        first = capture.values[0]
+    with torch.no_grad():
+        model(**tokenizer(["set an alarm"], return_tensors="pt"))
+    assert capture.values[0] is first
 
 
 def _tiny_student(tiny_checkpoint, tmp_path, context):
@@ -162,8 +228,11 @@ def _layer_loss_on_training_text(student_artifact, teacher_artifact, context, lo
     (student, tokenizer), (teacher, _) = load_torch_artifact(student_artifact), load_torch_artifact(teacher_artifact)
     batch = collate(encode(tokenizer, context.data["train"]["text"][:64], 32), tokenizer.pad_token_id)
     options = {"output_hidden_states": True, "output_attentions": True}
-    with torch.no_grad():
-        return float(layer_loss(student.eval()(**batch, **options), teacher.eval()(**batch, **options), batch["attention_mask"], loss))
+    pairs = loss.attention_pairs
+    with torch.no_grad(), ValueCapture(student.eval(), [s - 1 for s, _ in pairs]) as ours, \
+            ValueCapture(teacher.eval(), [t - 1 for _, t in pairs]) as theirs:
+        student_outputs, teacher_outputs = student(**batch, **options), teacher(**batch, **options)
+        return float(layer_loss(student_outputs, teacher_outputs, batch["attention_mask"], loss, (ours, theirs)))
 
 
 def test_distilling_layers_brings_the_students_layers_towards_the_teachers(tiny_checkpoint, tmp_path, context) -> None:
@@ -175,6 +244,16 @@ def test_distilling_layers_brings_the_students_layers_towards_the_teachers(tiny_
     assert with_layers.key != logits_only.key
     measured = {a.key: _layer_loss_on_training_text(a, teacher, context, loss) for a in (student, with_layers, logits_only)}
     assert measured[with_layers.key] < 0.5 * measured[logits_only.key]
+
+
+def test_distilling_value_relations_brings_the_students_relations_towards_the_teachers(tiny_checkpoint, tmp_path, context) -> None:
+    teacher, student = _tiny_student(tiny_checkpoint, tmp_path, context)
+    loss = LayerLoss(pairs=((1, 2),), hidden_weight=0.0, value_weight=10.0)
+    config = Distill(alpha=0.5, layers=loss, train=TrainConfig(epochs=2, max_length=32, batch_size=32, learning_rate=1e-3))
+    with_values = apply_step(student, config, context)
+    logits_only = apply_step(student, Distill(alpha=0.5, train=config.train), context)
+    measured = {a.key: _layer_loss_on_training_text(a, teacher, context, loss) for a in (with_values, logits_only)}
+    assert measured[with_values.key] < 0.5 * measured[logits_only.key]
 
 
 def test_a_student_with_another_tokenizer_is_refused_before_training(tiny_checkpoint, tmp_path, context) -> None:
