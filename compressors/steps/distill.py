@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -22,7 +21,7 @@ from compressors.formats.checkpoints import label_names as saved_label_names
 from compressors.formats.dense import TORCH_KIND, TORCH_KINDS, load_torch_artifact, save_classifier
 from compressors.steps.augment import Augment, augmented_logits, augmented_texts
 from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
-from compressors.steps.distill_layers import LayerLoss, ValueCapture, check_layer_pairs, layer_loss, resolved
+from compressors.steps.distill_layers import LayerLoss, ValueCapture, check_layer_pairs, layer_loss, resolved, value_captures
 from compressors.steps.training import TrainConfig, accuracy_of, predict_logits, seed_everything, train_classifier
 
 if TYPE_CHECKING:
@@ -269,7 +268,7 @@ def train_student(
         teacher_model.to(context.device)
         forward_options = {"output_hidden_states": True, "output_attentions": layers.needs_attentions}
     hook = (lambda epoch: on_epoch_end(epoch, model, tokenizer)) if on_epoch_end else None
-    with _value_captures(model, teacher_model, layers) as values:
+    with value_captures(model, teacher_model, layers) as values:
         train_classifier(
             model, tokenizer, texts, labels, config.train,
             loss_fn=distill_loss_fn(logits, config.alpha, config.temperature, layers, teacher_model, augmented,
@@ -279,18 +278,6 @@ def train_student(
             + (f" +{config.augment.copies}x augmented" if config.augment else ""),
         )
     return model, tokenizer
-
-
-@contextmanager
-def _value_captures(student_model, teacher_model, layers: LayerLoss | None):
-    """The two models' value captures for a value-relation term (None without one), hooks removed after."""
-    if layers is None or layers.value_weight == 0:
-        yield None
-        return
-    pairs = layers.attention_pairs
-    with ValueCapture(student_model, [s - 1 for s, _ in pairs]) as student, \
-            ValueCapture(teacher_model, [t - 1 for _, t in pairs]) as teacher:
-        yield student, teacher
 
 
 def validation_accuracy(model, tokenizer, context: BuildContext, max_length: int) -> float:

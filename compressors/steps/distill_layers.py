@@ -16,6 +16,7 @@ so both must tokenize alike and share hidden width and head count.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -138,13 +139,14 @@ class ValueCapture:
     def __init__(self, model, layers: list[int]) -> None:
         self.heads = model.config.num_attention_heads
         self.values: dict[int, torch.Tensor] = {}
-        encoder_layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-        if encoder_layers is None or not all(hasattr(encoder_layers[i].attention, "self") for i in layers):
+        try:
+            projections = {i: model.base_model.encoder.layer[i].attention.self.value for i in layers}
+        except AttributeError as error:
             raise ValueError(
                 f"value-relation distillation reads BERT-style attention modules (encoder.layer[i].attention.self.value), "
                 f"which {type(model).__name__} lacks; set LayerLoss.value_weight = 0"
-            )
-        self._handles = [encoder_layers[i].attention.self.value.register_forward_hook(self._keeper(i)) for i in layers]
+            ) from error
+        self._handles = [module.register_forward_hook(self._keeper(i)) for i, module in projections.items()]
 
     def _keeper(self, index: int):
         def keep(module, inputs, output) -> None:
@@ -158,6 +160,18 @@ class ValueCapture:
     def __exit__(self, *exc) -> None:
         for handle in self._handles:
             handle.remove()
+
+
+@contextmanager
+def value_captures(student_model, teacher_model, loss: LayerLoss | None):
+    """The (student's, teacher's) value captures of the loss's attention pairs; None without a value term."""
+    if loss is None or loss.value_weight == 0:
+        yield None
+        return
+    pairs = loss.attention_pairs
+    with ValueCapture(student_model, [s - 1 for s, _ in pairs]) as student, \
+            ValueCapture(teacher_model, [t - 1 for _, t in pairs]) as teacher:
+        yield student, teacher
 
 
 def layer_loss(

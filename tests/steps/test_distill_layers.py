@@ -20,6 +20,7 @@ from compressors.steps.distill_layers import (
     layer_loss,
     resolved,
     uniform_pairs,
+    value_captures,
     value_relation,
 )
 from compressors.steps.base import describe
@@ -228,11 +229,9 @@ def _layer_loss_on_training_text(student_artifact, teacher_artifact, context, lo
     (student, tokenizer), (teacher, _) = load_torch_artifact(student_artifact), load_torch_artifact(teacher_artifact)
     batch = collate(encode(tokenizer, context.data["train"]["text"][:64], 32), tokenizer.pad_token_id)
     options = {"output_hidden_states": True, "output_attentions": True}
-    pairs = loss.attention_pairs
-    with torch.no_grad(), ValueCapture(student.eval(), [s - 1 for s, _ in pairs]) as ours, \
-            ValueCapture(teacher.eval(), [t - 1 for _, t in pairs]) as theirs:
+    with torch.no_grad(), value_captures(student.eval(), teacher.eval(), loss) as values:
         student_outputs, teacher_outputs = student(**batch, **options), teacher(**batch, **options)
-        return float(layer_loss(student_outputs, teacher_outputs, batch["attention_mask"], loss, (ours, theirs)))
+        return float(layer_loss(student_outputs, teacher_outputs, batch["attention_mask"], loss, values))
 
 
 def test_distilling_layers_brings_the_students_layers_towards_the_teachers(tiny_checkpoint, tmp_path, context) -> None:
