@@ -27,6 +27,8 @@ from compressors.variants import VARIANT_NAMES
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
+    from compressors.measure.harness import HarnessConfig
+
 # Budgets on out-of-scope figures, dropped on data with no out-of-scope class.
 _OOS_KEYS = ("min_oos_recall", "max_oos_recall_drop")
 
@@ -179,7 +181,15 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "profile": settings.profile.name,
         "data": settings.profile.data.describe(),
         "device": suite.context.device if suite else settings.device,
+        "timing": _timing(settings.profile.harness),
     }
+
+
+def _timing(harness: HarnessConfig) -> dict[str, int]:
+    """How the run timed each variant (a suite config's [timing] table may change it)."""
+    paired = harness.paired
+    return {"pairs": paired.pairs, "block_calls": paired.block_calls, "warm_calls": paired.warm_calls,
+            "rounds": harness.rounds, "warmup_rounds": harness.warmup_rounds}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

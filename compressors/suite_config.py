@@ -24,6 +24,10 @@ variants and budgets.
     [budgets.distilled]              # absolute floors of your own; relative budgets apply anyway
     min_accuracy = 0.90
 
+    [timing]                         # how long each variant is timed (a large model may want less)
+    pairs = 30                       # paired blocks against the baseline; block_calls, warm_calls
+    rounds = 400                     # plain batch-size-1 calls; warmup_rounds
+
 Every problem is a ValueError of one line naming the file, the table, the key, what is wrong and
 what to do.
 """
@@ -42,12 +46,14 @@ from compressors.steps.oos_threshold import OosThreshold
 from compressors.steps.training import TrainConfig
 from compressors.variants import VARIANT_NAMES
 
-TABLES = ("data", "model", "train", "variants", "budgets")
+TABLES = ("data", "model", "train", "variants", "budgets", "timing")
 DATA_KEYS = ("files", "hub_name", "hub_config", "text_column", "label_column", "oos_label", "oos_objective", "per_class",
              "validation_fraction", "split_seed")
 MODEL_KEYS = ("checkpoint", "baseline")
 TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "max_length", "seed", "warmup_ratio", "weight_decay")
 VARIANT_KEYS = ("include", "exclude")
+PAIRED_KEYS = ("pairs", "block_calls", "warm_calls")
+TIMING_KEYS = (*PAIRED_KEYS, "rounds", "warmup_rounds")
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ def load_suite_config(profile: Profile, path: Path) -> SuiteConfig:
     profile = _apply_data(profile, path, _check_keys(path, "data", raw.get("data", {}), DATA_KEYS))
     profile = _apply_model(profile, path, _check_keys(path, "model", raw.get("model", {}), MODEL_KEYS))
     profile = _apply_train(profile, path, _check_keys(path, "train", raw.get("train", {}), TRAIN_KEYS))
+    profile = _apply_timing(profile, path, _check_keys(path, "timing", raw.get("timing", {}), TIMING_KEYS))
     variants = _check_keys(path, "variants", raw.get("variants", {}), VARIANT_KEYS)
     include = _patterns(path, "include", variants.get("include", ["*"]))
     exclude = _patterns(path, "exclude", variants.get("exclude", []))
@@ -172,6 +179,18 @@ def _apply_train(profile: Profile, path: Path, values: dict) -> Profile:
         structured=replace(profile.structured, train=train(profile.structured.train)),
         harness=replace(profile.harness, max_length=values.get("max_length", profile.harness.max_length)),
     )
+
+
+def _apply_timing(profile: Profile, path: Path, values: dict) -> Profile:
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{path}: [timing] {key} must be a whole number, got {value!r}")
+    paired = {k: v for k, v in values.items() if k in PAIRED_KEYS}
+    plain = {k: v for k, v in values.items() if k not in PAIRED_KEYS}
+    try:
+        return replace(profile, harness=replace(profile.harness, paired=replace(profile.harness.paired, **paired), **plain))
+    except ValueError as error:
+        raise ValueError(f"{path}: [timing] {error}") from None
 
 
 def _patterns(path: Path, key: str, value: object) -> tuple[str, ...]:

@@ -97,12 +97,22 @@ def test_own_budgets_are_read_per_variant(tmp_path) -> None:
         ("[budgets.distiled]\nmin_accuracy = 0.9\n", r"suite.toml: \[budgets.distiled\] unknown variant; did you mean 'distilled'\?"),
         ("[budgets.distilled]\nmin_acuracy = 0.9\n", r"suite.toml: \[budgets.distilled\]: unknown key 'min_acuracy'; did you mean 'min_accuracy'\?"),
         ("[data\n", r"suite.toml: not valid TOML"),
+        ("[timing]\npair = 10\n", r"suite.toml: \[timing\] unknown key 'pair'; did you mean 'pairs'\?"),
+        ("[timing]\npairs = '10'\n", r"suite.toml: \[timing\] pairs must be a whole number, got '10'"),
+        ("[timing]\npairs = 1\n", r"suite.toml: \[timing\] PairedConfig needs pairs >= 2"),
+        ("[timing]\nrounds = 0\n", r"suite.toml: \[timing\] HarnessConfig.rounds must be >= 1, got 0"),
     ],
 )
 def test_every_config_error_is_one_line_naming_file_table_and_key(tmp_path, text, message) -> None:
     with pytest.raises(ValueError, match=message) as error:
         _config(tmp_path, text)
     assert "\n" not in str(error.value)
+
+
+def test_timing_sets_the_paired_blocks_and_plain_rounds_and_keeps_the_rest(tmp_path) -> None:
+    harness = _config(tmp_path, "[timing]\npairs = 8\nblock_calls = 5\nrounds = 40\n").profile.harness
+    assert (harness.paired.pairs, harness.paired.block_calls, harness.rounds) == (8, 5, 40)
+    assert harness.paired.warm_calls == SMALL.harness.paired.warm_calls and harness.warmup_rounds == SMALL.harness.warmup_rounds
 
 
 def test_a_missing_config_file_is_named(tmp_path) -> None:

@@ -58,6 +58,7 @@ def test_every_variant_reports_its_figures_on_a_users_data_and_model(pytester, t
     pytester.makefile(".toml", suite=(
         '[data]\nfiles = { train = "train.csv", test = "test.csv" }\ntext_column = "utterance"\nlabel_column = "label"\n'
         '[model]\nbaseline = "mine"\n'
+        '[timing]\npairs = 6\n'  # figures, not a gate's evidence
     ))
     # The user's own budgets (the packaged relative ones fit BERT-sized models, not this toy one);
     # none on time, which a loaded machine would break.
@@ -84,5 +85,6 @@ def test_every_variant_reports_its_figures_on_a_users_data_and_model(pytester, t
     assert figures["baseline"]["meta_reordered_head"] is True
     suite = run["machine_info"]["suite"]
     assert suite["data"]["validation"].startswith("held out 10% of each class's training rows")
-    assert suite["device"] == "cpu"
+    assert suite["device"] == "cpu" and suite["timing"]["pairs"] == 6
+    assert all(len(info["paired_ratios"]) == 6 for name, info in figures.items() if name != "baseline")
     result.stdout.fnmatch_lines(["*built use-classifier-*", "*| all |*"])
