@@ -21,13 +21,11 @@ from compressors.measure.figures import figures_table
 from compressors.measure.machine import machine_facts
 from compressors.profiles import PROFILES, Profile, get_profile
 from compressors.suite import Suite
-from compressors.suite_config import SuiteConfig, load_suite_config
+from compressors.suite_config import SuiteConfig, load_suite_config, timing_of
 from compressors.variants import VARIANT_NAMES
 
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
-
-    from compressors.measure.harness import HarnessConfig
 
 # Budgets on out-of-scope figures, dropped on data with no out-of-scope class.
 _OOS_KEYS = ("min_oos_recall", "max_oos_recall_drop")
@@ -181,15 +179,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "profile": settings.profile.name,
         "data": settings.profile.data.describe(),
         "device": suite.context.device if suite else settings.device,
-        "timing": _timing(settings.profile.harness),
+        "timing": timing_of(settings.profile.harness),
     }
-
-
-def _timing(harness: HarnessConfig) -> dict[str, int]:
-    """How the run timed each variant (a suite config's [timing] table may change it)."""
-    paired = harness.paired
-    return {"pairs": paired.pairs, "block_calls": paired.block_calls, "warm_calls": paired.warm_calls,
-            "rounds": harness.rounds, "warmup_rounds": harness.warmup_rounds}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from compressors.measure.budgets import Budget, BudgetError, parse_budget
+from compressors.measure.harness import HarnessConfig
 from compressors.profiles import Profile
 from compressors.steps.oos_threshold import OosThreshold
 from compressors.steps.training import TrainConfig
@@ -191,6 +192,11 @@ def _apply_timing(profile: Profile, path: Path, values: dict) -> Profile:
         return replace(profile, harness=replace(profile.harness, paired=replace(profile.harness.paired, **paired), **plain))
     except ValueError as error:
         raise ValueError(f"{path}: [timing] {error}") from None
+
+
+def timing_of(harness: HarnessConfig) -> dict[str, int]:
+    """The harness's values of the [timing] keys: how a run timed each variant."""
+    return {key: getattr(harness.paired if key in PAIRED_KEYS else harness, key) for key in TIMING_KEYS}
 
 
 def _patterns(path: Path, key: str, value: object) -> tuple[str, ...]:
