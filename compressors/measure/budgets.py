@@ -22,35 +22,108 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
-from compressors.measure.figures import Figures
+from compressors.measure.figures import CheckRecord, Figures
 
 GATE_TABLE = "gate"
 SHORTFALL_TABLE = "shortfall"
 # The budgets the package ships: the reference case's (CLINC150) floors, budgets and gate tolerances.
 DEFAULT_BUDGETS = Path(str(resources.files("compressors") / "budgets.toml"))
 
-# key -> (Figures attribute it limits, "min" or "max", what it means)
-BUDGET_KEYS: dict[str, tuple[str, str, str]] = {
-    "min_accuracy": ("accuracy", "min", "test accuracy at least this"),
-    "min_in_scope_accuracy": ("in_scope_accuracy", "min", "in-scope accuracy at least this"),
-    "min_oos_recall": ("oos_recall", "min", "out-of-scope recall at least this"),
-    "max_accuracy_drop": ("accuracy_drop", "max", "baseline accuracy minus this variant's, at most this"),
-    "max_oos_recall_drop": ("oos_recall_drop", "max", "baseline out-of-scope recall minus this variant's"),
-    "max_drop_vs_source": ("accuracy_drop_vs_source", "max", "fp32 source accuracy minus this variant's"),
-    "max_size_mb": ("size_mb", "max", "deployed size in MB (1e6 bytes) at most this"),
-    "max_size_ratio": ("size_ratio", "max", "size / baseline size at most this"),
-    "min_speedup": ("speedup", "min", "paired speed-up against the baseline at least this"),
-    "max_p50_ms": ("p50_ms", "max", "median batch-size-1 latency in ms (machine-specific)"),
-    "min_batch_agreement": ("batch_agreement", "min", "batched vs batch-size-1 predictions agree on this fraction"),
-}
+
+class Direction(str, Enum):
+    """Which way a limit points: the figure must be at least (MIN) or at most (MAX) the limit."""
+
+    MIN = "min"
+    MAX = "max"
+
+    @property
+    def relation(self) -> str:
+        return ">=" if self is Direction.MIN else "<="
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One kind of budget: its TOML key, the `Figures` attribute it limits, and what it means.
+
+    Attributes:
+        relative: holds on any data set (compares with the baseline or the source measured in the same run).
+        fraction: the figure is a share in [0, 1].
+        out_of_scope: meaningless on data without an out-of-scope class.
+        wall_clock: a timing on this machine; judged only when the machine was quiet while it was timed.
+    """
+
+    key: str
+    figure: str
+    direction: Direction
+    description: str
+    relative: bool = False
+    fraction: bool = False
+    out_of_scope: bool = False
+    wall_clock: bool = False
+
+
+_MIN, _MAX = Direction.MIN, Direction.MAX
+# The one table of budget kinds: the TOML keys, the checks, the errors and the README's key list come from it.
+LIMITS: tuple[Limit, ...] = (
+    Limit("min_accuracy", "accuracy", _MIN, "test accuracy at least this", fraction=True),
+    Limit("min_in_scope_accuracy", "in_scope_accuracy", _MIN, "in-scope accuracy at least this", fraction=True),
+    Limit("min_oos_recall", "oos_recall", _MIN, "out-of-scope recall at least this", fraction=True, out_of_scope=True),
+    Limit("max_accuracy_drop", "accuracy_drop", _MAX, "baseline accuracy minus this variant's, at most this", relative=True),
+    Limit("max_oos_recall_drop", "oos_recall_drop", _MAX, "baseline out-of-scope recall minus this variant's, at most this",
+          relative=True, out_of_scope=True),
+    Limit("max_drop_vs_source", "accuracy_drop_vs_source", _MAX, "fp32 source accuracy minus this variant's, at most this",
+          relative=True),
+    Limit("max_size_mb", "size_mb", _MAX, "deployed size in MB (1e6 bytes) at most this"),
+    Limit("max_size_ratio", "size_ratio", _MAX, "size / baseline size at most this", relative=True),
+    Limit("min_cost_ratio", "cost_ratio", _MIN,
+          "baseline instructions per query / this variant's (under valgrind; the same on any host) at least this",
+          relative=True),
+    Limit("max_instructions_per_query", "instructions_per_query", _MAX, "instructions per query under valgrind at most this"),
+    Limit("min_speedup", "speedup", _MIN, "paired wall-clock speed-up against the baseline at least this (this host, quiet)",
+          relative=True, wall_clock=True),
+    Limit("max_p50_ms", "p50_ms", _MAX, "median batch-size-1 latency in ms at most this (this host, quiet)", wall_clock=True),
+    Limit("min_batch_agreement", "batch_agreement", _MIN, "batched vs batch-size-1 predictions agree on at least this share",
+          fraction=True),
+)
+LIMITS_BY_KEY: dict[str, Limit] = {limit.key: limit for limit in LIMITS}
+BUDGET_KEYS: tuple[str, ...] = tuple(LIMITS_BY_KEY)
 # Budgets that hold on any data set: relative to the baseline measured in the same run.
-RELATIVE_KEYS = ("max_accuracy_drop", "max_oos_recall_drop", "max_drop_vs_source", "max_size_ratio", "min_speedup")
-_FRACTIONS = ("accuracy", "in_scope_accuracy", "oos_recall", "batch_agreement")
+RELATIVE_KEYS: tuple[str, ...] = tuple(limit.key for limit in LIMITS if limit.relative)
+OUT_OF_SCOPE_KEYS: tuple[str, ...] = tuple(limit.key for limit in LIMITS if limit.out_of_scope)
+# Wall-clock budgets are judged only when others used at most this share of the CPU time while timing.
+DEFAULT_MAX_MACHINE_LOAD = 0.25
+
+
+def budget_keys_markdown() -> str:
+    """The budget keys as a Markdown list (the README's list is checked against it)."""
+    return "\n".join(f"- `{limit.key}`: {limit.description}" for limit in LIMITS)
+
+
+class Status(str, Enum):
+    """A budget's verdict.
+
+    OK: the limit holds. BROKEN: missed, or the figure is NaN. SHORT: a known shortfall within its
+    margin. WORSE: a shortfall beyond its margin (a regression). MET: a shortfall that now meets its
+    target (remove it). INCONCLUSIVE: a wall-clock figure timed on a busy machine, neither pass nor fail.
+    """
+
+    OK = "ok"
+    BROKEN = "broken"
+    SHORT = "short"
+    WORSE = "worse"
+    MET = "met"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.BROKEN, Status.WORSE, Status.MET)
 
 
 class BudgetError(ValueError):
@@ -70,102 +143,129 @@ class Shortfall:
     why: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Budget:
-    """The limits of one variant in one profile; None means no limit."""
+    """The limits of one variant in one profile: `Budget(max_accuracy_drop=0.005, ...)`; an unset key has no limit."""
 
-    min_accuracy: float | None = None
-    min_in_scope_accuracy: float | None = None
-    min_oos_recall: float | None = None
-    max_accuracy_drop: float | None = None
-    max_oos_recall_drop: float | None = None
-    max_drop_vs_source: float | None = None
-    max_size_mb: float | None = None
-    max_size_ratio: float | None = None
-    min_speedup: float | None = None
-    max_p50_ms: float | None = None
-    min_batch_agreement: float | None = None
-    shortfalls: dict[str, Shortfall] = field(default_factory=dict)
+    values: Mapping[str, float]
+    shortfalls: Mapping[str, Shortfall]
+
+    def __init__(self, shortfalls: Mapping[str, Shortfall] | None = None, **limits: float | None) -> None:
+        for key in limits:
+            if key not in LIMITS_BY_KEY:
+                raise ValueError(f"unknown budget key {key!r}{hint(key, list(BUDGET_KEYS))}; known keys: {list(BUDGET_KEYS)}")
+        ordered = {key: float(limits[key]) for key in BUDGET_KEYS if limits.get(key) is not None}
+        object.__setattr__(self, "values", MappingProxyType(ordered))
+        object.__setattr__(self, "shortfalls", MappingProxyType(dict(shortfalls or {})))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Budget) and (dict(self.values), dict(self.shortfalls)) == (dict(other.values), dict(other.shortfalls))
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.values.items()), tuple(self.shortfalls.items())))
+
+    def __repr__(self) -> str:
+        return f"Budget({dict(self.values)}, shortfalls={dict(self.shortfalls)})"
 
     def limits(self) -> dict[str, float]:
         """The keys that are set, with their limits."""
-        return {key: getattr(self, key) for key in BUDGET_KEYS if getattr(self, key) is not None}
+        return dict(self.values)
 
     def relative_only(self) -> Budget:
         """The budgets that hold on any data set (no absolute floors, no shortfalls of the reference case)."""
-        return Budget(**{key: getattr(self, key) for key in RELATIVE_KEYS})
+        return Budget(**{key: value for key, value in self.values.items() if key in RELATIVE_KEYS})
+
+    def without(self, keys: Iterable[str]) -> Budget:
+        """This budget without the limits (and shortfalls) of `keys`."""
+        drop = set(keys)
+        return Budget({k: s for k, s in self.shortfalls.items() if k not in drop},
+                      **{k: v for k, v in self.values.items() if k not in drop})
 
     def merged(self, other: Budget) -> Budget:
         """This budget with every limit `other` sets overriding it."""
-        return replace(self, **other.limits(), shortfalls={**self.shortfalls, **other.shortfalls})
+        return Budget({**self.shortfalls, **other.shortfalls}, **{**self.values, **other.values})
 
 
 @dataclass(frozen=True)
 class Check:
-    """One budget judged against one figure.
-
-    `status` is "ok", "broken" (limit missed, or the figure is NaN), "short" (a known shortfall
-    within its margin), "worse" (a shortfall beyond its margin) or "met" (a shortfall that now
-    meets its target: remove it, the budget then holds).
-    """
+    """One budget judged against one figure; `machine_load` is the busy share behind an INCONCLUSIVE."""
 
     variant: str
     key: str
     value: float
     limit: float
-    status: str
+    status: Status
     shortfall: Shortfall | None = None
+    machine_load: float = math.nan
 
     @property
     def figure(self) -> str:
-        return BUDGET_KEYS[self.key][0]
+        return LIMITS_BY_KEY[self.key].figure
 
     @property
     def relation(self) -> str:
-        return ">=" if BUDGET_KEYS[self.key][1] == "min" else "<="
+        return LIMITS_BY_KEY[self.key].direction.relation
 
     @property
     def failed(self) -> bool:
-        return self.status in ("broken", "worse", "met")
+        return self.status.failed
+
+    def record(self) -> CheckRecord:
+        """The check as the run stores it (figure, limit, value, status), for the gate to re-judge."""
+        return CheckRecord(self.key, self.figure, self.limit, self.value, self.status.value)
 
     def __str__(self) -> str:
         head = f"variant {self.variant!r}: {self.figure} = {self.value:.4g}"
-        if self.status == "broken" and math.isnan(self.value):
+        if self.status is Status.INCONCLUSIVE:
+            load = "unknown" if math.isnan(self.machine_load) else f"{self.machine_load:.0%}"
+            return (f"{head}: budget {self.key} ({self.relation} {self.limit:g}) inconclusive: machine busy "
+                    f"(others used {load} of the CPU time while it was timed)")
+        if self.status is Status.BROKEN and math.isnan(self.value):
             return f"variant {self.variant!r}: {self.figure} is NaN (not measured), so budget {self.key} ({self.relation} {self.limit:g}) cannot hold"
-        if self.status == "broken":
+        if self.status is Status.BROKEN:
             return f"{head} breaks budget {self.key} (needs {self.figure} {self.relation} {self.limit:g})"
         s = self.shortfall or Shortfall(math.nan, math.nan)
         known = f"target {self.relation} {self.limit:g}, reached {s.reached:g} (margin {s.margin:g})"
-        if self.status == "short":
+        if self.status is Status.SHORT:
             return f"{self.variant}: {self.figure} {known}, now {self.value:.4g}" + (f": {s.why}" if s.why else "")
-        if self.status == "worse":
+        if self.status is Status.WORSE:
             return f"{head} is worse than its known shortfall ({known}): a regression"
-        if self.status == "met":
+        if self.status is Status.MET:
             return f"{head} meets budget {self.key} ({self.relation} {self.limit:g}) declared short: remove the shortfall"
         return f"{head}: ok"
 
 
-def judge(variant: str, budget: Budget, figures: Figures) -> list[Check]:
-    """Every budget of `budget` against the variant's figures; a NaN figure breaks its budget."""
+def judge(variant: str, budget: Budget, figures: Figures, max_machine_load: float = DEFAULT_MAX_MACHINE_LOAD) -> list[Check]:
+    """Every budget of `budget` against the variant's figures; a NaN figure breaks its budget.
+
+    A wall-clock budget of a variant timed while other processes used more than `max_machine_load`
+    of the CPU time (or an unknown share) is INCONCLUSIVE; the baseline's own timing has no load
+    record and is judged as it is.
+    """
     checks = []
+    busy = not figures.machine_load <= max_machine_load  # NaN: unknown, so not quiet
     for key, limit in budget.limits().items():
-        attribute, direction, _ = BUDGET_KEYS[key]
-        value = float(getattr(figures, attribute))
+        kind = LIMITS_BY_KEY[key]
+        value = float(getattr(figures, kind.figure))
         shortfall = budget.shortfalls.get(key)
-        checks.append(Check(variant, key, value, limit, _status(value, limit, direction, shortfall), shortfall))
+        if kind.wall_clock and busy and figures.paired_ratios:
+            checks.append(Check(variant, key, value, limit, Status.INCONCLUSIVE, shortfall, figures.machine_load))
+            continue
+        checks.append(Check(variant, key, value, limit, status_of(value, limit, kind.direction, shortfall), shortfall))
     return checks
 
 
-def _status(value: float, limit: float, direction: str, shortfall: Shortfall | None) -> str:
-    if math.isnan(value):
-        return "broken"
-    sign = 1.0 if direction == "min" else -1.0  # sign * value grows with "better"
+def status_of(value: float, limit: float, direction: Direction, shortfall: Shortfall | None) -> Status:
+    """The verdict of one figure against one limit (and its declared shortfall, if any)."""
+    if not math.isfinite(value):
+        return Status.BROKEN
+    sign = 1.0 if direction is Direction.MIN else -1.0  # sign * value grows with "better"
     meets = sign * (value - limit) >= 0
     if shortfall is None:
-        return "ok" if meets else "broken"
+        return Status.OK if meets else Status.BROKEN
     if meets:
-        return "met"
-    return "short" if sign * (value - shortfall.reached) >= -shortfall.margin - 1e-12 else "worse"
+        return Status.MET
+    return Status.SHORT if sign * (value - shortfall.reached) >= -shortfall.margin - 1e-12 else Status.WORSE
 
 
 def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -> dict[str, dict[str, Budget]]:
@@ -218,7 +318,7 @@ def _shortfalls(where: str, table: object, limits: dict[str, float]) -> dict[str
         reached, margin = (_number(at, name, spec[name]) for name in ("reached", "margin"))
         if margin < 0:
             raise BudgetError(f"{at}: margin must not be negative, got {margin}")
-        if _status(reached, limits[key], BUDGET_KEYS[key][1], None) == "ok":
+        if status_of(reached, limits[key], LIMITS_BY_KEY[key].direction, None) is Status.OK:
             raise BudgetError(f"{at}: reached {reached:g} meets the budget {limits[key]:g}; that is no shortfall: remove it")
         result[key] = Shortfall(reached, margin, str(spec.get("why", "")))
     return result
@@ -241,12 +341,12 @@ def _number(where: str, key: str, value: object) -> float:
 
 
 def _limit(where: str, key: str, value: object) -> float:
-    if key not in BUDGET_KEYS:
+    if key not in LIMITS_BY_KEY:
         raise BudgetError(f"{where}: unknown key {key!r}{hint(key, list(BUDGET_KEYS))}; known keys: {sorted(BUDGET_KEYS)}")
     number = _number(where, key, value)
     if number < 0:
         raise BudgetError(f"{where}: {key} must not be negative, got {value}")
-    if BUDGET_KEYS[key][0] in _FRACTIONS and number > 1:
+    if LIMITS_BY_KEY[key].fraction and number > 1:
         raise BudgetError(f"{where}: {key} is a fraction in [0, 1], got {value}")
     return number
 

@@ -20,6 +20,27 @@ META_PREFIX = "meta_"
 
 
 @dataclass(frozen=True)
+class CheckRecord:
+    """One budget's verdict as a run stores it: the budget key, the figure, its limit, the value and the status."""
+
+    key: str
+    figure: str
+    limit: float
+    value: float
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "figure": self.figure, "limit": self.limit, "value": self.value, "status": self.status}
+
+    @classmethod
+    def from_json(cls, raw: object) -> CheckRecord | None:
+        """A stored record, or None when it is not one (an older or hand-edited run)."""
+        if not isinstance(raw, dict) or not {"key", "figure", "limit", "value", "status"} <= set(raw):
+            return None
+        return cls(str(raw["key"]), str(raw["figure"]), _number(raw["limit"]), _number(raw["value"]), str(raw["status"]))
+
+
+@dataclass(frozen=True)
 class Figures:
     """Everything measured of one variant in one run.
 
@@ -34,11 +55,16 @@ class Figures:
         p50_ratio: the baseline's plain p50 over this variant's (measured minutes apart).
         paired_ratios: per block pair, this variant's time over the baseline's (the gate's evidence).
         machine_load: share of the machine's CPU time that other processes used while the paired
-            speed-up was measured (NaN: unknown); the gate holds busy runs to a looser factor.
+            speed-up was measured (NaN: unknown); wall-clock verdicts of a busy run are inconclusive.
+        instructions_per_query: instructions one batch-size-1 query costs (tokenization included,
+            one thread) under valgrind's callgrind: the same on any host of one instruction set
+            and under any load. cost_ratio: the baseline's over this variant's. cost_isa: the CPU
+            capability the libraries chose under valgrind (e.g. "AVX2").
         accuracy_drop, oos_recall_drop: the baseline's figure minus this variant's.
         accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants).
         serving: how it was served, e.g. "torch sdpa" or "onnxruntime".
-        violations: broken budgets; shortfalls: known shortfalls within their stated margin.
+        checks: every budget's verdict (key, figure, limit, value, status), for the gate to re-judge.
+        violations: broken budgets; shortfalls: known shortfalls within their stated margin (as text).
         meta: facts the build recorded (best hyper-parameters, fusion counts, ...).
     """
 
@@ -61,6 +87,9 @@ class Figures:
     p50_ratio: float = NAN
     paired_ratios: tuple[float, ...] = ()
     machine_load: float = NAN
+    instructions_per_query: float = NAN
+    cost_ratio: float = NAN
+    cost_isa: str = ""
     size_ratio: float = NAN
     accuracy_drop: float = NAN
     oos_recall_drop: float = NAN
@@ -71,6 +100,7 @@ class Figures:
     serving: str = ""
     artifact: str = ""
     artifact_key: str = ""
+    checks: tuple[CheckRecord, ...] = ()
     violations: tuple[str, ...] = ()
     shortfalls: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +116,8 @@ class Figures:
             if f.name in ("variant", "meta"):
                 continue
             value = getattr(self, f.name)
+            if f.name == "checks":
+                value = tuple(check.to_json() for check in value)
             info[f.name] = list(value) if isinstance(value, tuple) else value
         info["size_mb"] = self.size_mb
         info.update({f"{META_PREFIX}{k}": v for k, v in self.meta.items()})
@@ -105,6 +137,9 @@ class Figures:
                 values[f.name] = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else 0
             elif f.name in ("violations", "shortfalls"):
                 values[f.name] = tuple(str(v) for v in raw or ())
+            elif f.name == "checks":
+                records = (CheckRecord.from_json(item) for item in (raw if isinstance(raw, list) else ()))
+                values[f.name] = tuple(record for record in records if record is not None)
             elif f.name == "paired_ratios":
                 values[f.name] = tuple(_number(v) for v in raw or ())
             else:
@@ -116,7 +151,8 @@ class Figures:
 
 
 def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A stored number as a float; anything else, infinities included, is NaN (missing)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return NAN
     return float(value)
 
@@ -137,7 +173,7 @@ def format_speedup(figures: Figures) -> str:
 
 TABLE_COLUMNS = (
     "variant", "accuracy", "in-scope", "OOS recall", "size MB", "p50 ms", "p90 ms", "p99 ms",
-    "speedup (paired, 95% CI)", "p50 ratio", "size ratio", "throughput q/s",
+    "speedup (paired, 95% CI)", "cost ratio", "p50 ratio", "size ratio", "throughput q/s",
 )
 
 
@@ -148,7 +184,7 @@ def figures_table(rows: Sequence[Figures]) -> str:
         cells = [
             f.variant, format_number(f.accuracy), format_number(f.in_scope_accuracy), format_number(f.oos_recall),
             format_number(f.size_mb, ".1f"), format_number(f.p50_ms, ".2f"), format_number(f.p90_ms, ".2f"),
-            format_number(f.p99_ms, ".2f"), format_speedup(f), format_number(f.p50_ratio, ".2f"),
+            format_number(f.p99_ms, ".2f"), format_speedup(f), format_number(f.cost_ratio, ".2f"), format_number(f.p50_ratio, ".2f"),
             format_number(f.size_ratio, ".3f"), format_number(f.throughput_qps, ",.0f"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
