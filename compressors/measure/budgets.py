@@ -11,7 +11,9 @@ measured in the same run. A budget a variant is known to miss is declared as dat
 
 The short figure must then stay within `margin` of what it reached: worse fails (a regression
 of that variant), and meeting the target fails too, so the shortfall is removed and the budget
-enforced. Every other budget of the variant is judged as usual.
+enforced. Every other budget of the variant is judged as usual. A variant that is the same
+model as another (the same answers, e.g. a search that found the same recipe) says
+`same_as = "<variant>"` and shares that variant's whole budget: one model, one verdict.
 
 One more top-level table, `[gate]`, holds the tolerances of `compressors gate` (a run against
 the previous passing run); see `GateTolerances`.
@@ -33,6 +35,8 @@ from compressors.measure.figures import CheckRecord, Figures
 
 GATE_TABLE = "gate"
 SHORTFALL_TABLE = "shortfall"
+# `same_as = "distilled"`: a variant that is the same model as another shares its whole budget.
+SAME_AS = "same_as"
 # The budgets the package ships: the reference case's (CLINC150) floors, budgets and gate tolerances.
 DEFAULT_BUDGETS = Path(str(resources.files("compressors") / "budgets.toml"))
 
@@ -288,12 +292,30 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
             raise BudgetError(f"{path}: [{profile}] is not a profile; expected one of {profiles}{hint(profile, profiles)}")
         if not isinstance(table, dict):
             raise BudgetError(f"{path}: {profile} must be a table of variants")
+        shared: dict[str, str] = {}
         for variant, limits in table.items():
             where = f"{path}: [{profile}.{variant}]"
             if variant not in variants:
                 raise BudgetError(f"{where}: unknown variant {variant!r}{hint(variant, variants)}")
+            if isinstance(limits, dict) and SAME_AS in limits:
+                shared[variant] = _same_as(where, limits, table)
+                continue
             result[profile][variant] = parse_budget(where, limits)
+        for variant, model in shared.items():
+            result[profile][variant] = result[profile][model]
     return result
+
+
+def _same_as(where: str, limits: dict, table: dict) -> str:
+    """The variant whose budget a `same_as` table shares (the same model: one model, one verdict)."""
+    model = limits[SAME_AS]
+    if set(limits) != {SAME_AS}:
+        raise BudgetError(f"{where}: {SAME_AS} shares another variant's whole budget; remove the other keys {sorted(set(limits) - {SAME_AS})}")
+    if not isinstance(model, str) or model not in table:
+        raise BudgetError(f"{where}: {SAME_AS} = {model!r} names no variant with a budget in this profile{hint(str(model), list(table))}")
+    if isinstance(table[model], dict) and SAME_AS in table[model]:
+        raise BudgetError(f"{where}: {SAME_AS} = {model!r}, which itself shares a budget; name the variant that holds it")
+    return model
 
 
 def parse_budget(where: str, limits: object) -> Budget:

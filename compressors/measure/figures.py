@@ -59,7 +59,8 @@ class Figures:
         instructions_per_query: instructions one batch-size-1 query costs (tokenization included,
             one thread) under valgrind's callgrind: the same on any host of one instruction set
             and under any load. cost_ratio: the baseline's over this variant's. cost_isa: the CPU
-            capability the libraries chose under valgrind (e.g. "AVX2").
+            capability the libraries chose under valgrind (e.g. "AVX2"). ll_misses_per_query: the
+            last-level cache misses callgrind simulated per query (memory traffic instructions hide).
         accuracy_drop, oos_recall_drop: the baseline's figure minus this variant's.
         accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants).
         serving: how it was served, e.g. "torch sdpa" or "onnxruntime".
@@ -90,6 +91,7 @@ class Figures:
     instructions_per_query: float = NAN
     cost_ratio: float = NAN
     cost_isa: str = ""
+    ll_misses_per_query: float = NAN
     size_ratio: float = NAN
     accuracy_drop: float = NAN
     oos_recall_drop: float = NAN

@@ -10,10 +10,13 @@ import pytest
 from compressors.measure.budgets import (
     BUDGET_KEYS,
     DEFAULT_BUDGETS,
+    LIMITS_BY_KEY,
     RELATIVE_KEYS,
     Budget,
     BudgetError,
     Shortfall,
+    Status,
+    budget_keys_markdown,
     judge,
     load_budgets,
 )
@@ -24,7 +27,8 @@ from compressors.variants import VARIANT_NAMES, registry
 FIGURES = Figures(
     "distilled", accuracy=0.85, in_scope_accuracy=0.94, oos_recall=0.45, batch_agreement=0.99, size_bytes=20e6,
     p50_ms=1.0, speedup=9.0, speedup_low=8.5, speedup_high=9.5, size_ratio=0.2, accuracy_drop=0.02,
-    oos_recall_drop=0.05, accuracy_drop_vs_source=0.003,
+    oos_recall_drop=0.05, accuracy_drop_vs_source=0.003, paired_ratios=(0.11, 0.112), machine_load=0.02,
+    instructions_per_query=4.4e6, cost_ratio=4.3,
 )
 
 
@@ -74,7 +78,7 @@ def test_missing_file(tmp_path) -> None:
 
 @pytest.mark.parametrize("key", list(BUDGET_KEYS))
 def test_every_kind_of_budget_holds_at_its_limit_and_fails_beyond_it(key) -> None:
-    attribute, direction, _ = BUDGET_KEYS[key]
+    attribute, direction = LIMITS_BY_KEY[key].figure, LIMITS_BY_KEY[key].direction
     value = getattr(FIGURES, attribute)
     step = 0.01 * max(abs(value), 1.0)
     at_limit = Budget(**{key: value})
@@ -88,7 +92,7 @@ def test_every_kind_of_budget_holds_at_its_limit_and_fails_beyond_it(key) -> Non
 
 @pytest.mark.parametrize("key", list(BUDGET_KEYS))
 def test_a_nan_figure_breaks_its_budget(key) -> None:
-    attribute = BUDGET_KEYS[key][0]
+    attribute = LIMITS_BY_KEY[key].figure
     nan = replace(FIGURES, **{attribute if attribute != "size_mb" else "size_bytes": math.nan})
     (check,) = judge("distilled", Budget(**{key: 0.5}), nan)
     assert check.status == "broken" and "is NaN" in str(check)
@@ -119,6 +123,64 @@ def test_a_shortfall_never_hides_another_broken_budget_of_the_variant() -> None:
     assert checks == {"max_accuracy_drop": "short", "min_speedup": "broken"}
 
 
+@pytest.mark.parametrize("load", [0.5, math.nan], ids=["busy", "unknown"])
+def test_a_wall_clock_budget_timed_on_a_busy_machine_is_inconclusive(load) -> None:
+    budget = Budget(min_speedup=12, max_p50_ms=0.5, min_cost_ratio=4.0, max_accuracy_drop=0.005)
+    checks = {c.key: c for c in judge("frontier", budget, replace(FIGURES, machine_load=load))}
+    assert checks["min_speedup"].status is Status.INCONCLUSIVE and not checks["min_speedup"].failed
+    assert checks["max_p50_ms"].status is Status.INCONCLUSIVE
+    assert checks["min_cost_ratio"].status is Status.OK
+    assert checks["max_accuracy_drop"].status is Status.BROKEN
+    expected = "50%" if load == 0.5 else "unknown"
+    assert f"machine busy (others used {expected} of the CPU time" in str(checks["min_speedup"])
+
+
+def test_a_wall_clock_budget_on_a_quiet_machine_is_judged() -> None:
+    (check,) = judge("frontier", Budget(min_speedup=12), replace(FIGURES, machine_load=0.25))
+    assert check.status is Status.BROKEN
+
+
+def test_an_infinite_figure_breaks_its_budget() -> None:
+    (check,) = judge("frontier", Budget(max_size_ratio=0.5), replace(FIGURES, size_ratio=math.inf))
+    assert check.status is Status.BROKEN
+
+
+def test_a_check_is_stored_as_a_record() -> None:
+    (check,) = judge("frontier", Budget(min_cost_ratio=5.0), FIGURES)
+    record = check.record()
+    assert (record.key, record.figure, record.limit, record.value, record.status) == ("min_cost_ratio", "cost_ratio", 5.0, 4.3, "broken")
+
+
+def test_same_as_shares_the_whole_budget_of_the_same_model(tmp_path) -> None:
+    budgets = _load(tmp_path, "[full.baseline]\nmin_accuracy = 0.8\nshortfall.min_accuracy = { reached = 0.7, margin = 0.01 }\n"
+                              "[full.distilled]\nsame_as = 'baseline'\n")
+    assert budgets["full"]["distilled"] is budgets["full"]["baseline"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[full.distilled]\nsame_as = 'baseline'\n", r"same_as = 'baseline' names no variant with a budget"),
+        ("[full.baseline]\nmin_accuracy = 0.8\n[full.distilled]\nsame_as = 'baseline'\nmin_speedup = 2\n",
+         r"remove the other keys \['min_speedup'\]"),
+    ],
+)
+def test_same_as_refuses_what_it_cannot_share(tmp_path, text, message) -> None:
+    with pytest.raises(BudgetError, match=message):
+        _load(tmp_path, text)
+
+
+def test_an_unknown_key_in_code_is_refused_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="did you mean 'min_speedup'"):
+        Budget(min_sped_up=2.0)
+
+
+def test_the_key_list_comes_from_the_one_table() -> None:
+    lines = budget_keys_markdown().splitlines()
+    assert [line.split("`")[1] for line in lines] == list(BUDGET_KEYS)
+    assert "- `min_cost_ratio`: baseline instructions per query / this variant's" in budget_keys_markdown()
+
+
 def test_relative_only_keeps_the_budgets_that_hold_on_any_data() -> None:
     every = Budget(**{key: 0.5 for key in BUDGET_KEYS}, shortfalls={"min_accuracy": Shortfall(0.4, 0.01)})
     assert set(every.relative_only().limits()) == set(RELATIVE_KEYS)
@@ -134,7 +196,7 @@ def test_every_variant_of_the_packaged_budgets_has_the_budgets_it_needs(profile)
         needs = {"an accuracy floor": {"min_accuracy", "max_accuracy_drop", "max_drop_vs_source"},
                  "a size budget": {"max_size_mb", "max_size_ratio"}}
         if variant.fast:
-            needs["a paired speed-up budget"] = {"min_speedup"}
+            needs["a speed budget"] = {"min_speedup", "min_cost_ratio"}
         if profile is FULL:
             needs |= {"an in-scope floor": {"min_in_scope_accuracy"}, "an OOS-recall floor": {"min_oos_recall"}}
         missing += [f"{name}: {what}" for what, options in needs.items() if not keys & options]
