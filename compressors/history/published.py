@@ -155,8 +155,11 @@ def render_block(block: Block, root: Path) -> str:
     """The body a block should have now (without its markers)."""
     if block.kind == BUDGET_KEYS:
         return budget_keys_markdown()
+    path = root / block.source
+    if not path.is_file():
+        raise DocsError(f"its run {block.source} does not exist: commit the run, or point the table at one")
     try:
-        run = load_run(root / block.source)
+        run = load_run(path)
     except HistoryError as error:
         raise DocsError(str(error)) from None
     return render_table(run, block.variants, block.source)

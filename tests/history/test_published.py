@@ -81,7 +81,9 @@ def test_a_missing_run_is_an_error_naming_the_file_the_line_and_the_path_and_the
     text = document(body="old\n", source="docs/results/nowhere/small.json")
     rendered = render_text(text, root, "README.md")
     assert rendered.text == text and rendered.stale == ()
-    assert rendered.errors == ("README.md:5: table 'headline': saved run " + str(root / "docs/results/nowhere/small.json") + " does not exist",)
+    assert rendered.errors == (
+        "README.md:5: table 'headline': its run docs/results/nowhere/small.json does not exist: commit the run, or point the table at one",
+    )
 
 
 def test_a_variant_the_run_lacks_is_an_error_naming_it(root: Path) -> None:
