@@ -64,7 +64,7 @@ class Block:
 
 
 def find_blocks(text: str, where: str = "<text>") -> list[Block]:
-    """Every generated block of a Markdown text, in order.
+    """Every generated block of a Markdown text, in order; markers inside fenced code blocks are not blocks.
 
     Raises:
         DocsError: a marker that is malformed, unclosed, nested, or a table without its options.
@@ -72,9 +72,12 @@ def find_blocks(text: str, where: str = "<text>") -> list[Block]:
     lines = text.splitlines()
     blocks: list[Block] = []
     index = 0
+    fenced = False
     while index < len(lines):
         line = lines[index].strip()
-        if not _ANY_MARKER.match(line):
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced  # markers shown inside a code block are examples, not blocks
+        if fenced or not _ANY_MARKER.match(line):
             index += 1
             continue
         opening = _OPEN.match(line)

@@ -127,6 +127,15 @@ def test_bad_markers_are_errors_naming_the_file_and_line(text: str, message: str
     assert render_text(text, Path("."), "doc.md").errors == (str(caught.value),)
 
 
+def test_markers_inside_a_fenced_code_block_are_examples_not_blocks(root: Path) -> None:
+    example = "```markdown\n<!-- table: t source=nowhere.json variants=baseline -->\n<!-- end table -->\n```\n"
+    text = example + document()
+    (table,) = find_blocks(text)
+    assert table.line == 9 and table.source == SOURCE
+    rendered = render_text(text, root)
+    assert rendered.errors == () and rendered.text.startswith(example)
+
+
 def test_text_without_blocks_is_left_as_it_is(tmp_path: Path) -> None:
     text = "# A\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
     rendered = render_text(text, tmp_path)
