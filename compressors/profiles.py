@@ -89,6 +89,8 @@ SMALL = Profile(
     harness=HarnessConfig(
         latency_queries=50, warmup_rounds=5, rounds=60, agreement_sample=50,
         paired=PairedConfig(pairs=60, block_calls=10, warm_calls=2), attention_pairs=4,
+        # Counts are deterministic (within 0.5% whatever ran before in the worker): ten queries, no cache simulation.
+        cost_queries=10, cost_cache_sim=False,
     ),
     pruning=Prune(train=_SMALL_TRAIN, teacher="baseline", alpha=0.5, scores_learning_rate=1e-2),
     structured=PruneStructured(heads=0.5, neurons=0.5, importance_batches=4, train=_SMALL_TRAIN),

@@ -36,6 +36,9 @@ class HarnessConfig:
             variant with the faster one.
         ort_spinning: let ONNX Runtime's idle worker threads spin (matters with threads > 1).
         max_length: tokens per query at most (longer queries are truncated).
+        cost_queries: queries (the first of the latency set) whose instructions are counted
+            under valgrind for the cost figure (`--cost`); the count is deterministic, so a few suffice.
+        cost_cache_sim: also simulate the caches for the last-level misses per query (slower).
     """
 
     threads: int = 1
@@ -49,10 +52,12 @@ class HarnessConfig:
     attention_pairs: int = 8
     ort_spinning: bool = True
     max_length: int = 64
+    cost_queries: int = 20
+    cost_cache_sim: bool = True
 
     def __post_init__(self) -> None:
         for name in ("threads", "latency_queries", "rounds", "throughput_batch_size", "eval_batch_size", "agreement_sample",
-                     "attention_pairs", "max_length"):
+                     "attention_pairs", "max_length", "cost_queries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"HarnessConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup_rounds < 0:
