@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from compressors.data import DataConfig
 from compressors.formats.checkpoints import DEFAULT_CHECKPOINT
 from compressors.measure.harness import HarnessConfig
 from compressors.measure.paired import PairedConfig
+from compressors.names import did_you_mean
 from compressors.steps.distill import Distill
 from compressors.steps.distill_layers import LayerLoss, uniform_pairs
 from compressors.steps.oos_threshold import OosThreshold
@@ -102,7 +102,5 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, SMALL)}
 def get_profile(name: str) -> Profile:
     """The profile called `name`, with a hint for near misses."""
     if name not in PROFILES:
-        close = difflib.get_close_matches(name, list(PROFILES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown profile {name!r}{hint}; known profiles: {sorted(PROFILES)}")
+        raise ValueError(f"unknown profile {name!r}{did_you_mean(name, PROFILES)}; known profiles: {sorted(PROFILES)}")
     return PROFILES[name]

@@ -34,7 +34,6 @@ what to do.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from pathlib import Path
 
 from compressors.measure.budgets import Budget, BudgetError, parse_budget
 from compressors.measure.harness import HarnessConfig
+from compressors.names import did_you_mean
 from compressors.profiles import Profile
 from compressors.steps.oos_threshold import OosThreshold
 from compressors.steps.training import TrainConfig
@@ -71,17 +71,12 @@ class SuiteConfig:
         return any(fnmatch.fnmatchcase(name, p) for p in self.include) and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
 
 
-def _hint(name: str, options) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _check_keys(path: Path, table: str, values: object, known: tuple[str, ...]) -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"{path}: [{table}] must be a table of keys, got {values!r}")
     for key in values:
         if key not in known:
-            raise ValueError(f"{path}: [{table}] unknown key {key!r}{_hint(key, known)}; known keys: {list(known)}")
+            raise ValueError(f"{path}: [{table}] unknown key {key!r}{did_you_mean(key, known)}; known keys: {list(known)}")
     return values
 
 
@@ -96,7 +91,7 @@ def load_suite_config(profile: Profile, path: Path) -> SuiteConfig:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
     for table in raw:
         if table not in TABLES:
-            raise ValueError(f"{path}: unknown table [{table}]{_hint(table, TABLES)}; tables: {list(TABLES)}")
+            raise ValueError(f"{path}: unknown table [{table}]{did_you_mean(table, TABLES)}; tables: {list(TABLES)}")
     profile = _apply_data(profile, path, _check_keys(path, "data", raw.get("data", {}), DATA_KEYS))
     profile = _apply_model(profile, path, _check_keys(path, "model", raw.get("model", {}), MODEL_KEYS))
     profile = _apply_train(profile, path, _check_keys(path, "train", raw.get("train", {}), TRAIN_KEYS))
@@ -207,7 +202,7 @@ def _patterns(path: Path, key: str, value: object) -> tuple[str, ...]:
     for pattern in value:
         if not any(fnmatch.fnmatchcase(name, pattern) for name in VARIANT_NAMES):
             raise ValueError(
-                f"{path}: [variants] {key}: {pattern!r} matches no variant{_hint(pattern, VARIANT_NAMES)}; "
+                f"{path}: [variants] {key}: {pattern!r} matches no variant{did_you_mean(pattern, VARIANT_NAMES)}; "
                 f"variants: {list(VARIANT_NAMES)}"
             )
     return tuple(value)
@@ -219,7 +214,7 @@ def _budgets(path: Path, table: object) -> dict[str, Budget]:
     budgets = {}
     for variant, limits in table.items():
         if variant not in VARIANT_NAMES:
-            raise ValueError(f"{path}: [budgets.{variant}] unknown variant{_hint(variant, VARIANT_NAMES)}; variants: {list(VARIANT_NAMES)}")
+            raise ValueError(f"{path}: [budgets.{variant}] unknown variant{did_you_mean(variant, VARIANT_NAMES)}; variants: {list(VARIANT_NAMES)}")
         try:
             budgets[variant] = parse_budget(f"{path}: [budgets.{variant}]", limits)
         except BudgetError as error:

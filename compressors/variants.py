@@ -1,18 +1,19 @@
 """The one registry of variants: name, source variant, chain of steps.
 
 The suite, the report and the CLI read this registry; adding a variant is one entry in one of
-the builders below plus its budgets in `compressors/budgets.toml`. `registry` checks the whole
-list: unique names, sources and teachers defined before the variants that use them.
+the builders below, its name in `VARIANT_NAMES`, and its budgets in `compressors/budgets.toml`.
+`registry` checks the whole list: unique names, the names of `VARIANT_NAMES` in its order, sources
+and teachers defined before the variants that use them.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from compressors.measure.figures import BASELINE
+from compressors.names import did_you_mean
 from compressors.profiles import Profile
 from compressors.steps.cut_layers import CutLayers
 from compressors.steps.distill import Distill
@@ -178,13 +179,31 @@ def structured_variants(profile: Profile) -> list[Variant]:
     ]
 
 
+# Every profile registers these variants, in this order. Spelled out rather than read from a
+# registry built for a throw-away profile, so that importing the names (the suite config, the
+# budgets and the pytest plugin check names against them) builds nothing; `registry` refuses a
+# list that disagrees with them.
+VARIANT_NAMES: tuple[str, ...] = (
+    BASELINE, "student", "distilled", "distilled-searched", "quantized", "baseline-quantized", "baseline-ort", "ort",
+    "ort-quantized", "ort-static", "baseline-ort-quantized", "baseline-trimmed", "frontier", "frontier-respelled",
+    "pruned-magnitude", "pruned-movement", "pruned-quantized", "pruned-structured", "pruned-structured-ort-quantized",
+)
+
 BUILDERS = (teacher_variants, student_variants, int8_variants, onnx_runtime_variants, vocabulary_variants, pruned_variants,
             structured_variants)
 
 
 def registry(profile: Profile) -> dict[str, Variant]:
     """All variants of a profile, in build order (sources before the variants built on them)."""
-    return check_registry([variant for build in BUILDERS for variant in build(profile)])
+    variants = check_registry([variant for build in BUILDERS for variant in build(profile)])
+    if tuple(variants) != VARIANT_NAMES:
+        missing = [name for name in variants if name not in VARIANT_NAMES]
+        stale = [name for name in VARIANT_NAMES if name not in variants]
+        raise ValueError(
+            f"the variants of profile {profile.name!r} disagree with VARIANT_NAMES in compressors/variants.py: "
+            f"not listed there {missing}, listed but not built {stale}; the registry builds, in order: {list(variants)}"
+        )
+    return variants
 
 
 def check_registry(variants: Iterable[Variant]) -> dict[str, Variant]:
@@ -209,14 +228,9 @@ def check_registry(variants: Iterable[Variant]) -> dict[str, Variant]:
     return result
 
 
-VARIANT_NAMES: tuple[str, ...] = tuple(registry(Profile(name="names")))
-
-
 def check_variant_name(name: str, names: Iterable[str] = VARIANT_NAMES) -> str:
     """`name` if it is a registered variant, else a ValueError with the nearest name."""
     names = list(names)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown variant {name!r}{hint}; known variants: {names}")
+        raise ValueError(f"unknown variant {name!r}{did_you_mean(name, names)}; known variants: {names}")
     return name

@@ -9,7 +9,8 @@ from pathlib import Path
 import compressors
 
 PACKAGE = Path(compressors.__file__).parent
-FOUNDATION = {"compressors", "compressors.environment", "compressors.artifacts", "compressors.progress", "compressors.data"}
+FOUNDATION = {"compressors", "compressors.environment", "compressors.artifacts", "compressors.progress", "compressors.data",
+              "compressors.names"}
 # layer -> the layers its modules may import from (a layer may always import from itself).
 ALLOWED = {
     "foundation": set(),

@@ -9,16 +9,23 @@ from compressors.steps.distill import Distill
 from compressors.steps.finetune import FineTune
 from compressors.steps.onnx_export import OnnxExport
 from compressors.steps.ort_quantize import OrtDynamicInt8
-from compressors.variants import Variant, check_registry, check_variant_name, registry
+import compressors.variants
+from compressors.variants import VARIANT_NAMES, Variant, check_registry, check_variant_name, registry
 
 
 def test_both_profiles_register_the_same_variants_in_build_order() -> None:
     full, small = registry(FULL), registry(SMALL)
-    assert list(full) == list(small) and list(full)[0] == "baseline"
+    assert tuple(full) == tuple(small) == VARIANT_NAMES and VARIANT_NAMES[0] == "baseline"
     seen: set[str] = set()
     for variant in full.values():
         assert variant.source is None or variant.source in seen
         seen.add(variant.name)
+
+
+def test_a_registry_that_disagrees_with_the_listed_names_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(compressors.variants, "VARIANT_NAMES", (*VARIANT_NAMES[:12], *VARIANT_NAMES[13:], "pruned"))
+    with pytest.raises(ValueError, match=r"not listed there \['frontier'\], listed but not built \['pruned'\]"):
+        registry(SMALL)
 
 
 def test_int8_chains_are_known_to_quantize() -> None:
