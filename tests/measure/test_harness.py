@@ -59,6 +59,25 @@ def test_latency_query_set_is_fixed_and_spread() -> None:
     assert latency_query_set(texts[:5], 10) == texts[:5]
 
 
+class FakeClock:
+    """A clock that advances by the next of `ticks` each time it is read."""
+
+    def __init__(self, ticks):
+        self.ticks = iter(ticks)
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += next(self.ticks)
+        return self.now
+
+
+def test_latency_summary_of_known_samples() -> None:
+    # numpy's default (linear) percentiles of 1..10 ms: p50 between 5 and 6, p90 = 9 + 0.1, p99 = 9 + 0.91
+    summary = latency_summary([i / 1e3 for i in range(10, 0, -1)])  # order must not matter
+    assert summary == pytest.approx({"p50_ms": 5.5, "p90_ms": 9.1, "p99_ms": 9.91, "mean_ms": 5.5, "std_ms": 3.0276503540974917})
+    assert latency_summary([0.002]) == {"p50_ms": 2.0, "p90_ms": 2.0, "p99_ms": 2.0, "mean_ms": 2.0, "std_ms": 0.0}
+
+
 @given(st.lists(st.floats(1e-5, 1.0), min_size=2, max_size=200))
 def test_latency_percentiles_are_ordered_and_in_milliseconds(samples) -> None:
     summary = latency_summary(samples)
@@ -68,12 +87,17 @@ def test_latency_percentiles_are_ordered_and_in_milliseconds(samples) -> None:
 
 def test_measure_latency_times_each_round_after_warmup() -> None:
     predictor = LengthPredictor()
-    samples = measure_latency(predictor, TEXTS[:4], rounds=10, warmup_rounds=3)
-    assert len(samples) == 10 and predictor.calls == 13 and all(s >= 0 for s in samples)
+    # each round reads the clock twice, around the call: 1 s pauses between rounds, i ms calls
+    clock = FakeClock(t for i in range(1, 11) for t in (1.0, i / 1e3))
+    samples = measure_latency(predictor, TEXTS[:4], rounds=10, warmup_rounds=3, clock=clock)
+    assert samples == pytest.approx([i / 1e3 for i in range(1, 11)], abs=1e-9)
+    assert predictor.calls == 13
 
 
 def test_throughput_counts_queries_per_second() -> None:
-    assert measure_throughput(LengthPredictor(), TEXTS, batch_size=8, min_seconds=0.01) > 0
+    # 30 texts in batches of 8: three full batches (24 queries) a pass; each pass takes 0.5 s
+    clock = FakeClock([0.0, 0.5, 0.5, 0.5])
+    assert measure_throughput(LengthPredictor(), TEXTS, batch_size=8, min_seconds=1.2, clock=clock) == pytest.approx(72 / 1.5)
 
 
 @pytest.mark.parametrize("field", ["threads", "rounds", "latency_queries", "throughput_batch_size"])
