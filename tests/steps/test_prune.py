@@ -143,11 +143,35 @@ def test_movement_learns_scores_from_zero_while_training(tiny_source, context) -
     from compressors.steps.training import train_classifier
 
     model, tokenizer = load_torch_artifact(tiny_source)
+    for module in model.modules():  # no dropout: the oracle below must see the same forward pass
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    dense = {k: v.clone() for k, v in model.state_dict().items()}
     pruner = Pruner(model, Prune(method="movement", every=2))
     assert all(holder.scores.abs().sum() == 0 for holder in pruner.masks)
-    train = context.data["train"]
-    train_classifier(model, tokenizer, train["text"], train["intent"], TINY_TRAIN, on_step=pruner.on_step)
-    assert all(holder.scores.abs().sum() > 0 for holder in pruner.masks)
+    texts, labels = context.data["train"]["text"][:8], context.data["train"]["intent"][:8]
+    one_step = TrainConfig(epochs=1, batch_size=8, warmup_ratio=0.0, learning_rate=1e-3, max_length=32, threads=1)
+    train_classifier(model, tokenizer, texts, labels, one_step, on_step=pruner.on_step)
+    # Oracle: the dense model's gradient. Straight through, dL/dS = dL/dW * W; AdamW's first step
+    # moves each score by the learning rate against the sign of its gradient (no decay on scores).
+    reference, _ = load_torch_artifact(tiny_source)
+    reference.load_state_dict(dense)
+    for module in reference.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    batch = tokenizer(list(texts), truncation=True, max_length=32, padding=True, return_tensors="pt")
+    logits = reference(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.nn.functional.cross_entropy(logits, torch.tensor(list(labels))).backward()
+    clear_entries = 0
+    for (name, module), holder in zip(target_modules(reference, Prune().targets).items(), pruner.masks):
+        moved, toward = holder.scores.detach(), -torch.sign(module.weight.grad * module.weight.detach())
+        assert torch.equal(torch.sign(moved)[toward != 0], toward[toward != 0]), name
+        assert moved.abs().max() <= 1e-3 * (1 + 1e-6), name
+        # where |dL/dS| is well above Adam's eps (1e-8), the step is the whole learning rate
+        clear = (module.weight.grad * module.weight.detach()).abs() > 1e-6
+        torch.testing.assert_close(moved[clear], 1e-3 * toward[clear], rtol=0.02, atol=0)
+        clear_entries += int(clear.sum())
+    assert clear_entries > 0.2 * sum(h.scores.numel() for h in pruner.masks)
 
 
 @pytest.mark.parametrize("method", ["magnitude", "movement"])
