@@ -16,7 +16,8 @@ from pathlib import Path
 
 from compressors.history.gate import gate
 from compressors.history.runs import HistoryError, load_run
-from compressors.measure.budgets import DEFAULT_BUDGETS, load_gate_tolerances
+from compressors.history.tolerances import load_gate_tolerances
+from compressors.measure.budgets import DEFAULT_BUDGETS, load_budgets
 
 NAME = "gate"
 SUMMARY = "fail on a regression against the previous passing and the reference run; save the run only if it passes"
@@ -34,11 +35,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The profiles and the registry import the steps (torch): only when the gate runs.
+    from compressors.profiles import PROFILES
+    from compressors.variants import VARIANT_NAMES
+
     try:
-        tolerances = load_gate_tolerances(args.budgets, load_run(args.run).profile)
+        profile = load_run(args.run).profile
+        tolerances = load_gate_tolerances(args.budgets, list(PROFILES), profile)
+        budgets = load_budgets(args.budgets, VARIANT_NAMES, PROFILES).get(profile, {}) if profile else {}
         result, saved = gate(
             args.run, args.storage, tolerances, against=args.against, save_on_pass=args.save_on_pass,
-            pin=args.pin_reference, tag=args.tag, allow_missing=frozenset(args.allow_missing),
+            pin=args.pin_reference, tag=args.tag, allow_missing=frozenset(args.allow_missing), budgets=budgets,
         )
     except (HistoryError, ValueError) as error:
         print(f"compressors gate: error: {error}", file=sys.stderr)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from compressors.history.rule import Finding, baseline_drift, compare_variant
+from compressors.history.rule import Finding, baseline_drift, compare_variant, machine_busy
 from compressors.history.runs import (
     CPU_KEYS,
     GATE_KEY,
@@ -42,7 +42,8 @@ from compressors.history.runs import (
     reference_run,
     save_run,
 )
-from compressors.measure.budgets import GateTolerances
+from compressors.history.tolerances import GateTolerances
+from compressors.measure.budgets import Budget, Status, judge
 from compressors.measure.figures import BASELINE
 
 
@@ -90,10 +91,10 @@ class GateResult:
         if self.passed and not self.comparisons:
             lines.append("PASSED: nothing to compare with; this run can start the history")
         elif self.passed:
-            ungated = sum(f.exceeded and not f.gated for f in self.findings)
+            unjudged = sum(bool(f.unjudged) for f in self.findings)
             lines.append(
-                f"PASSED: {len(self.findings)} figure(s) of {len(self.current.benchmarks)} variant(s) compared, no regression"
-                + (f"; {ungated} latency figure(s) exceeded the rule but were not gated (see the notes)" if ungated else "")
+                f"PASSED: {len(self.findings) - unjudged} figure(s) of {len(self.current.benchmarks)} variant(s) judged, no regression"
+                + (f"; {unjudged} comparison(s) inconclusive or not gated (see the table)" if unjudged else "")
             )
         else:
             lines.append(f"FAILED: {len(self.regressions) + len(self.problems)} problem(s)")
@@ -113,16 +114,22 @@ def compare_runs(
         notes.append(f"{role} run: different CPU or threads: the baseline's raw latency is not compared")
     if not same_int8:
         notes.append(f"{role} run: different int8 CPU flags: latency relative to the baseline is not compared")
-    drift = None
-    if same_cpu and BASELINE in previous.benchmarks and BASELINE in current.benchmarks:
+    loads = run_loads(previous) + run_loads(current)
+    busy = machine_busy(loads, tolerances.max_machine_load)
+    if same_cpu and not busy and BASELINE in previous.benchmarks and BASELINE in current.benchmarks:
         before, after = previous.benchmarks[BASELINE], current.benchmarks[BASELINE]
         drift = baseline_drift(before.samples_ms, after.samples_ms, before.figures().p50_ms, after.figures().p50_ms)
         limit = tolerances.max_baseline_drift
         if not 1 / limit <= drift <= limit:
-            notes.append(
+            # Both runs were quiet on the same CPU, so the machine did not change state: a change
+            # of the code can do this, and it must not switch relative latency off.
+            problems.append(
                 f"the baseline itself ran x{drift:.2f} as long as in the {role} run {previous.name} (limit x{limit:g} "
-                "either way): the machine was in another state, so latency relative to the baseline is shown but not gated"
+                "either way) on a quiet machine of the same CPU: latency relative to the baseline cannot be trusted; "
+                "find what changed the baseline's speed"
             )
+    elif busy:
+        notes.append(f"{role} run: {busy}: wall-clock figures are inconclusive; verdicts rest on cost, accuracy and size")
     for variant, before in previous.benchmarks.items():
         after = current.benchmarks.get(variant)
         if after is None:
@@ -138,9 +145,15 @@ def compare_runs(
         comparison.findings += compare_variant(
             variant, before.figures(), after.figures(), tolerances, control=variant == BASELINE,
             previous_samples_ms=before.samples_ms, current_samples_ms=after.samples_ms,
-            same_cpu=same_cpu, same_int8_flags=same_int8, drift=drift,
+            same_cpu=same_cpu, same_int8_flags=same_int8, run_loads=loads,
         )
     return comparison, problems, notes
+
+
+def run_loads(run: SavedRun) -> tuple[float, ...]:
+    """The machine loads a run recorded while its variants were timed; (NaN,) when it recorded none."""
+    loads = tuple(b.figures().machine_load for b in run.benchmarks.values() if b.figures().paired_ratios)
+    return loads or (float("nan"),)
 
 
 def evaluate(
@@ -149,12 +162,21 @@ def evaluate(
     tolerances: GateTolerances,
     allow_missing: frozenset[str] = frozenset(),
     reference: SavedRun | None = None,
+    budgets: dict[str, Budget] | None = None,
 ) -> GateResult:
-    """Judge `current` against `previous` and `reference` (either may be None; no I/O)."""
+    """Judge `current` against `previous` and `reference` (either may be None; no I/O).
+
+    `budgets` (variant -> Budget of the run's profile): the stored figures are judged again
+    against them, so the gate does not rest on the verdict the run recorded.
+    """
     result = GateResult(current)
     for variant, bench in current.benchmarks.items():
         figures = bench.figures()
         result.problems += [f"budget broken in this run: {v}" for v in figures.violations]
+        if budgets and variant in budgets:
+            checks = judge(variant, budgets[variant], figures, tolerances.max_machine_load)
+            result.problems += [f"budget broken (judged again by the gate): {c}" for c in checks if c.failed]
+            result.notes += [str(c) for c in checks if c.status is Status.INCONCLUSIVE]
         if "violations" not in bench.extra_info:
             result.problems.append(f"variant {variant!r}: the run records no budget verdict (violations); was it measured by the suite?")
     if current.test_slowdown:
@@ -185,6 +207,7 @@ def gate(
     pin: bool = False,
     tag: str | None = None,
     allow_missing: frozenset[str] = frozenset(),
+    budgets: dict[str, Budget] | None = None,
 ) -> tuple[GateResult, Path | None]:
     """Load the current run and the runs it is compared with, judge it, and save it into `storage` if it passed.
 
@@ -202,7 +225,7 @@ def gate(
     else:
         previous, reasons = latest_passing(runs, current)
     reference = reference_run(storage, runs, current) if runs else None
-    result = evaluate(current, previous, tolerances, allow_missing, reference)
+    result = evaluate(current, previous, tolerances, allow_missing, reference, budgets)
     result.notes[:0] = skipped
     if previous is not None and reasons:
         result.notes.insert(0, f"WARNING: the previous run {previous.name} is from another machine or library versions "

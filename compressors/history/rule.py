@@ -20,13 +20,16 @@ Latency (asv's rule, applied to ratios against a control measured alongside):
 * Pairing cancels load that slows both blocks of a pair alike. It does not cancel a change of
   machine state that slows models unequally: measured here, going from a 2-core machine shared
   with a training job to an idle one made the fp32 baseline 2.5x faster but the ONNX Runtime and
-  int8 variants only 1.4-1.8x faster. So when the baseline's own latency moved by more than
-  `max_baseline_drift` (either way, same CPU), relative latency is shown but not gated against
-  the previous run; the comparison with the pinned reference run still gates it.
-* A neighbour on the machine is such a change of state too. Each run records the share of the
-  machine's CPU time other processes used while a variant was timed (`machine_load`); when
-  either run's share exceeds `max_machine_load`, or is unknown, the variant is held to
-  `busy_latency_factor` instead of `latency_factor`, and the rule says so.
+  int8 variants only 1.4-1.8x faster. So a wall-clock comparison is made only when both runs
+  were quiet: each run records the share of the machine's CPU time other processes used while a
+  variant was timed (`machine_load`); when either run's share exceeds `max_machine_load`, or is
+  unknown, the comparison is inconclusive (neither pass nor fail; `machine_busy`), and the
+  variant's verdict rests on its cost, accuracy and size. Between quiet runs on the same CPU, a
+  baseline that itself moved by more than `max_baseline_drift` fails the run (`gate.py`): a
+  change can cause that, so it must not switch relative latency off.
+* Cost: instructions per query under callgrind are deterministic, so they are compared raw (not
+  relative to the baseline) with `cost_factor`, between runs of the same instruction set
+  (`cost_isa`) whatever the CPU model or load.
 * A figure the previous run had and the current run lacks (missing or NaN) fails.
 
 False-alarm rate: for two sets of independent samples from one distribution, condition 2 alone
@@ -49,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compressors.measure.budgets import GateTolerances
+from compressors.history.tolerances import GateTolerances
 from compressors.measure.figures import Figures
 
 # Below this many samples per run the U test cannot reach a strict p-value; use the factor alone.
@@ -151,7 +154,11 @@ def compare_medians(previous: float, current: float, factor: float, alpha: float
 
 @dataclass(frozen=True)
 class Finding:
-    """One figure of one variant compared between two runs; `exceeded` the rule, and whether that counts."""
+    """One figure of one variant compared between two runs, and whether it `exceeded` the rule.
+
+    `unjudged` names why a comparison was neither pass nor fail ("inconclusive": a busy machine;
+    "not gated": a figure neither run can be compared on); empty when it was judged.
+    """
 
     variant: str
     figure: str
@@ -159,20 +166,33 @@ class Finding:
     current: float
     rule: str
     exceeded: bool
-    gated: bool = True
+    unjudged: str = ""
 
     @property
     def regressed(self) -> bool:
-        return self.exceeded and self.gated
+        return self.exceeded and not self.unjudged
 
     @property
     def verdict(self) -> str:
-        if self.regressed:
-            return "REGRESSED"
-        return "exceeded, not gated" if self.exceeded else "ok"
+        if self.unjudged:
+            return self.unjudged
+        return "REGRESSED" if self.exceeded else "ok"
 
     def __str__(self) -> str:
         return f"{self.verdict}: variant {self.variant!r}: {self.figure} {self.previous:.4g} -> {self.current:.4g} ({self.rule})"
+
+
+def machine_busy(loads: Sequence[float], max_machine_load: float) -> str:
+    """Why wall-clock figures timed under these loads cannot be judged, or "" when every one is quiet.
+
+    A NaN load (not recorded) counts as busy: missing data never loosens a verdict.
+    """
+    if all(load <= max_machine_load for load in loads):  # False for NaN
+        return ""
+    worst = max((load for load in loads if not math.isnan(load)), default=math.nan)
+    if any(math.isnan(load) for load in loads):
+        return f"machine busy: the share of the CPU time others used was not recorded (limit {max_machine_load:.0%})"
+    return f"machine busy: others used {worst:.0%} of the CPU time (limit {max_machine_load:.0%})"
 
 
 def baseline_drift(previous_samples_ms: Sequence[float], current_samples_ms: Sequence[float],
@@ -194,7 +214,7 @@ def compare_variant(
     current_samples_ms: Sequence[float] = (),
     same_cpu: bool = True,
     same_int8_flags: bool = True,
-    drift: float | None = None,
+    run_loads: Sequence[float] = (),
 ) -> list[Finding]:
     """Every gated figure of one variant, previous run vs current run.
 
@@ -204,8 +224,8 @@ def compare_variant(
         same_cpu: both runs ran on the same CPU model, count and threads.
         same_int8_flags: both machines had the same int8 CPU flags; when not, relative latency
             is not compared (int8 speed-ups depend on them).
-        drift: `baseline_drift` of the two runs, when known; beyond `max_baseline_drift` either
-            way, latency relative to the baseline is shown but not gated.
+        run_loads: for the control, the loads of both runs' variants (its own timing records
+            none): its raw latency is judged only when all were quiet.
     """
     t = tolerances
     findings = []
@@ -216,48 +236,65 @@ def compare_variant(
     ):
         before, after = getattr(previous, figure), getattr(current, figure)
         if math.isnan(before):
+            if not math.isnan(after):  # said, not skipped silently: the earlier run cannot vouch for it
+                findings.append(Finding(variant, figure, before, after, "not measured in the earlier run", False, "not gated"))
             continue
         if math.isnan(after):
             findings.append(Finding(variant, figure, before, after, "missing or NaN in this run", True))
             continue
         findings.append(Finding(variant, figure, before, after, f"drop <= {limit:g}", before - after > limit + 1e-12))
+    if math.isnan(previous.size_bytes) and not math.isnan(current.size_bytes):
+        findings.append(Finding(variant, "size_mb", previous.size_mb, current.size_mb, "not measured in the earlier run", False, "not gated"))
     if not math.isnan(previous.size_bytes):
         growth_limit = previous.size_bytes * (1 + t.max_size_growth)
         exceeded = math.isnan(current.size_bytes) or current.size_bytes > growth_limit
         findings.append(Finding(variant, "size_mb", previous.size_mb, current.size_mb, f"growth <= {t.max_size_growth:.0%}", exceeded))
+    findings += compare_cost(variant, previous, current, t.cost_factor)
+    busy = machine_busy(run_loads, t.max_machine_load) if control else machine_busy(
+        (previous.machine_load, current.machine_load), t.max_machine_load)
     if control:
         if same_cpu:
             verdict = _latency(previous_samples_ms, current_samples_ms, previous.p50_ms, current.p50_ms, t.baseline_latency_factor, t)
-            findings.append(Finding(variant, "p50_ms", previous.p50_ms, current.p50_ms, verdict.describe(), verdict.regressed))
+            findings.append(_wall_clock(variant, "p50_ms", previous.p50_ms, current.p50_ms, verdict, busy))
         return findings
     if not same_int8_flags:
         return findings
-    steady = drift is None or 1 / t.max_baseline_drift <= drift <= t.max_baseline_drift
     if previous.paired_ratios and not current.paired_ratios:
         findings.append(Finding(variant, "speedup", previous.speedup, current.speedup, "paired ratios missing in this run", True))
     elif previous.paired_ratios:
-        factor, busy = latency_factor_for(previous, current, t)
-        verdict = compare_latency(previous.paired_ratios, current.paired_ratios, factor, t.latency_p_value)
-        findings.append(Finding(variant, "speedup", previous.speedup, current.speedup, busy + verdict.describe(), verdict.regressed,
-                                gated=steady))
+        verdict = compare_latency(previous.paired_ratios, current.paired_ratios, t.latency_factor, t.latency_p_value)
+        findings.append(_wall_clock(variant, "speedup", previous.speedup, current.speedup, verdict, busy))
     elif not (math.isnan(previous.p50_ratio) or math.isnan(current.p50_ratio)):
         verdict = compare_medians(1 / previous.p50_ratio, 1 / current.p50_ratio, t.latency_factor, t.latency_p_value)
-        findings.append(Finding(variant, "p50_ratio", previous.p50_ratio, current.p50_ratio, verdict.describe(), verdict.regressed, gated=steady))
+        findings.append(_wall_clock(variant, "p50_ratio", previous.p50_ratio, current.p50_ratio, verdict, busy))
     return findings
 
 
-def latency_factor_for(previous: Figures, current: Figures, t: GateTolerances) -> tuple[float, str]:
-    """The factor a variant's relative latency is held to, and why when it is the busy one.
+def compare_cost(variant: str, previous: Figures, current: Figures, factor: float) -> list[Finding]:
+    """Instructions per query, raw, between runs of one instruction set: at most `factor` more.
 
-    Quiet means both runs recorded that other processes used at most `max_machine_load` of the
-    machine while the variant was timed; otherwise (busier, or not recorded) the busy factor.
+    A run that had the figure and now lacks it fails; when the earlier run lacks it, or the
+    instruction sets differ, the comparison is shown as not gated.
     """
-    loads = (previous.machine_load, current.machine_load)
-    quiet = all(load <= t.max_machine_load for load in loads)  # False for NaN
-    if quiet or t.busy_latency_factor <= t.latency_factor:
-        return t.latency_factor, ""
-    shown = "/".join("unknown" if math.isnan(load) else f"{load:.0%}" for load in loads)
-    return t.busy_latency_factor, f"machine busy (others {shown} > {t.max_machine_load:.0%}): "
+    before, after = previous.instructions_per_query, current.instructions_per_query
+    figure = "instructions_per_query"
+    if math.isnan(before) and math.isnan(after):
+        return [Finding(variant, figure, before, after, "cost not measured in either run", False, "not gated")]
+    if math.isnan(before):
+        return [Finding(variant, figure, before, after, "cost not measured in the earlier run", False, "not gated")]
+    if math.isnan(after):
+        return [Finding(variant, figure, before, after, "missing or NaN in this run", True)]
+    if previous.cost_isa != current.cost_isa:
+        why = f"instruction set {previous.cost_isa or '?'} -> {current.cost_isa or '?'}: cost not comparable"
+        return [Finding(variant, figure, before, after, why, False, "not gated")]
+    ratio = after / before
+    return [Finding(variant, figure, before, after, f"x{ratio:.4f}, limit x{factor:g} ({current.cost_isa or 'isa unknown'})", ratio > factor)]
+
+
+def _wall_clock(variant: str, figure: str, before: float, after: float, verdict: LatencyVerdict, busy: str) -> Finding:
+    if busy:
+        return Finding(variant, figure, before, after, f"{busy}; {verdict.describe()}", verdict.regressed, "inconclusive")
+    return Finding(variant, figure, before, after, verdict.describe(), verdict.regressed)
 
 
 def _latency(previous: Sequence[float], current: Sequence[float], previous_median: float, current_median: float,

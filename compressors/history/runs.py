@@ -132,9 +132,19 @@ def load_run(path: Path) -> SavedRun:
     missing = {"benchmarks", "datetime", "machine_info"} - set(data) if isinstance(data, dict) else {"benchmarks"}
     if missing:
         raise HistoryError(f"{path}: not a pytest-benchmark run (missing {sorted(missing)})")
+    if not isinstance(data["benchmarks"], list):
+        raise HistoryError(f"{path}: 'benchmarks' must be a list, got {type(data['benchmarks']).__name__}")
     for i, bench in enumerate(data["benchmarks"]):
-        if "stats" not in bench or "name" not in bench:
+        if not isinstance(bench, dict) or "stats" not in bench or "name" not in bench:
             raise HistoryError(f"{path}: benchmark #{i} has no 'name' or 'stats'")
+        if not isinstance(bench["stats"], dict) or not isinstance(bench.get("extra_info", {}), dict):
+            raise HistoryError(f"{path}: benchmark #{i}: 'stats' and 'extra_info' must be objects")
+    try:
+        stamp = datetime.fromisoformat(str(data["datetime"]))
+    except ValueError:
+        raise HistoryError(f"{path}: 'datetime' {data['datetime']!r} is not an ISO date and time") from None
+    if stamp.tzinfo is None:  # naive and aware times cannot be ordered together
+        raise HistoryError(f"{path}: 'datetime' {data['datetime']!r} has no time zone (pytest-benchmark writes UTC with +00:00)")
     return SavedRun(path, data)
 
 

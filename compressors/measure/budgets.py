@@ -16,7 +16,7 @@ model as another (the same answers, e.g. a search that found the same recipe) sa
 `same_as = "<variant>"` and shares that variant's whole budget: one model, one verdict.
 
 One more top-level table, `[gate]`, holds the tolerances of `compressors gate` (a run against
-the previous passing run); see `GateTolerances`.
+earlier runs); `compressors.history.tolerances` reads it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -285,8 +285,7 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
     variants, profiles = list(variants), list(profiles)
     result: dict[str, dict[str, Budget]] = {p: {} for p in profiles}
     for profile, table in raw.items():
-        if profile == GATE_TABLE:
-            gate_tolerances(path, table)
+        if profile == GATE_TABLE:  # the gate's tolerances: compressors.history.tolerances reads them
             continue
         if profile not in profiles:
             raise BudgetError(f"{path}: [{profile}] is not a profile; expected one of {profiles}{hint(profile, profiles)}")
@@ -377,103 +376,3 @@ def hint(name: str, options: list[str]) -> str:
     """`; did you mean 'x'?` for the nearest option, or nothing."""
     close = difflib.get_close_matches(name, options, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-@dataclass(frozen=True)
-class GateTolerances:
-    """How much worse than the previous passing run a figure may get (the `[gate]` table).
-
-    Attributes:
-        max_accuracy_drop: accuracy and in-scope accuracy may fall by at most this (a fraction).
-        max_oos_recall_drop: out-of-scope recall may fall by at most this (a fraction).
-        max_size_growth: deployed size may grow by at most this fraction (0.01 = 1%).
-        latency_factor: a variant's time relative to the baseline's may grow by at most this
-            factor (the shift of its paired ratios) ...
-        latency_p_value: ... and a larger shift only counts when the one-sided Mann-Whitney U
-            test gives p below this.
-        baseline_latency_factor: the baseline's own median (raw ms, same CPU only) may grow by
-            at most this factor (with the same U test). The baseline has no control, and raw
-            times on a shared machine move by 1.5x between unchanged runs, so this only guards
-            against gross slow-downs (threads, debug builds) unless the machine is quiet.
-        max_baseline_drift: when the baseline's own latency moved by more than this factor
-            (either way, same CPU), the machine was in a different state: contention slows a
-            memory-bound fp32 model and a compute-bound int8 one unequally, so the ratios move
-            too. Latency relative to the baseline is then shown but not gated against the
-            previous run (the reference run still gates it).
-        busy_latency_factor: the factor that replaces `latency_factor` when either run was timed
-            on a busy machine (others used more than `max_machine_load` of its CPU time, or the
-            run did not record it): a neighbour slows fp32 and int8 models unequally. Never below
-            `latency_factor`; the default 1 leaves busy runs at `latency_factor`.
-        max_machine_load: the share of the machine's CPU time other processes may use while a
-            variant is timed for its run to count as quiet.
-    """
-
-    max_accuracy_drop: float = 0.01
-    max_oos_recall_drop: float = 0.02
-    max_size_growth: float = 0.01
-    latency_factor: float = 1.15
-    latency_p_value: float = 0.001
-    baseline_latency_factor: float = 2.0
-    max_baseline_drift: float = 1.5
-    busy_latency_factor: float = 1.0
-    max_machine_load: float = 0.25
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a number, got {value!r}")
-        for name in ("max_accuracy_drop", "max_oos_recall_drop"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is a fraction in [0, 1], got {getattr(self, name)}")
-        if self.max_size_growth < 0:
-            raise ValueError(f"max_size_growth must not be negative, got {self.max_size_growth}")
-        if not 0 <= self.max_machine_load <= 1:
-            raise ValueError(f"max_machine_load is a share of the CPU time in [0, 1], got {self.max_machine_load}")
-        for name in ("latency_factor", "baseline_latency_factor", "max_baseline_drift", "busy_latency_factor"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} is a slow-down factor >= 1 (1.15 = 15% slower), got {getattr(self, name)}")
-        if not 0 < self.latency_p_value < 1:
-            raise ValueError(f"latency_p_value must be in (0, 1), e.g. 0.001, got {self.latency_p_value}")
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def load_gate_tolerances(path: Path, profile: str | None = None) -> GateTolerances:
-    """The `[gate]` table of a budgets file, with `[gate.<profile>]` over it for a run of that
-    profile; the defaults of `GateTolerances` where both are silent.
-
-    Raises:
-        BudgetError: naming the file, the key and the reason.
-    """
-    path = Path(path)
-    return gate_tolerances(path, read_budgets_file(path).get(GATE_TABLE, {}), profile)
-
-
-def gate_tolerances(path: Path, table: object, profile: str | None = None) -> GateTolerances:
-    """A `[gate]` table's tolerances (with its `[gate.<profile>]` sub-table applied), validated;
-    errors name the file and the key. Every profile sub-table is validated, used or not."""
-    where = f"{path}: [{GATE_TABLE}]"
-    if not isinstance(table, dict):
-        raise BudgetError(f"{where}: must be a table of tolerances")
-    shared = {key: value for key, value in table.items() if not isinstance(value, dict)}
-    chosen = _tolerances(where, shared)
-    for name, overrides in table.items():
-        if isinstance(overrides, dict):
-            tolerances = _tolerances(f"{path}: [{GATE_TABLE}.{name}]", {**shared, **overrides}, overrides)
-            if name == profile:
-                chosen = tolerances
-    return chosen
-
-
-def _tolerances(where: str, table: dict, keys: dict | None = None) -> GateTolerances:
-    known = [f.name for f in fields(GateTolerances)]
-    for key in table if keys is None else keys:
-        if key not in known:
-            raise BudgetError(f"{where}: unknown key {key!r}{hint(key, known)}; known keys: {known} "
-                              "(or a sub-table named after a profile)")
-    try:
-        return GateTolerances(**table)
-    except (TypeError, ValueError) as error:
-        raise BudgetError(f"{where}: {error}") from None

@@ -158,6 +158,25 @@ def test_an_unreadable_file_in_a_storage_is_named_and_skipped(tmp_path) -> None:
         load_runs([storage / "Linux-CPython-3.11-64bit" / "0002_broken.json"])
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"datetime": "yesterday"}, "'datetime' 'yesterday' is not an ISO date and time"),
+        ({"datetime": "2026-01-01T15:00:00"}, "has no time zone"),
+        ({"benchmarks": {"a": 1}}, "'benchmarks' must be a list"),
+    ],
+)
+def test_a_stored_run_with_a_malformed_field_is_skipped_with_its_file_and_reason(tmp_path, change, reason) -> None:
+    # Before: a malformed datetime raised while sorting, and every later gate exited 2.
+    storage = tmp_path / ".benchmarks"
+    save_run(passed(make_run(1)), storage, "good")
+    save_run({**passed(make_run(2)), **change}, storage, "bad")
+    save_run(passed(make_run(3)), storage, "later")
+    skipped: list[str] = []
+    assert [r.name for r in load_runs([storage], skipped)] == ["0001_good", "0003_later"]
+    assert len(skipped) == 1 and "0002_bad.json" in skipped[0] and reason in skipped[0]
+
+
 def test_find_run_by_number_name_or_path(tmp_path) -> None:
     storage = tmp_path / ".benchmarks"
     path = save_run(make_run(1), storage, "one")
