@@ -172,7 +172,7 @@ def test_dashboard_in_a_headless_browser(tmp_path: Path, storage: Path, browser)
         assert variant in text
     shots = Path(os.environ.get(SCREENSHOT_DIR) or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=shots / "dashboard.png", clip={"x": 0, "y": 0, "width": 1360, "height": 1120}, full_page=True)
+    page.screenshot(path=shots / "dashboard.png", clip={"x": 0, "y": 0, "width": 1360, "height": 940}, full_page=True)
     assert (shots / "dashboard.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     page.fill("#filter", "stud")
     assert page.locator('table.trends tr[data-variant="student"]').is_visible()
