@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from compressors.history.changes import MIN_RUNS
+from compressors.history.drift import history_findings
 from compressors.history.rule import Finding, baseline_drift, compare_variant, machine_busy
 from compressors.history.runs import (
     CPU_KEYS,
     GATE_KEY,
+    REFERENCE_FILE,
     SavedRun,
     default_tag,
     differences,
@@ -225,11 +228,25 @@ def gate(
     else:
         previous, reasons = latest_passing(runs, current)
     reference = reference_run(storage, runs, current) if runs else None
+    pinned = (Path(storage) / REFERENCE_FILE).is_file()
+    refused = []
+    if reference is not None and pinned and (not reference.groups & current.groups or reference.profile != current.profile):
+        # A comparison across profiles or groups would compare other models or settings: refuse it, loudly.
+        refused.append(f"the pinned reference run {reference.name} is of group(s) {sorted(map(str, reference.groups))}, "
+                       f"this run of {sorted(map(str, current.groups))}: not compared; pin a run of this group "
+                       "(compressors gate ... --save-on-pass --pin-reference)")
+        reference = None
     result = evaluate(current, previous, tolerances, allow_missing, reference, budgets)
     result.notes[:0] = skipped
+    result.problems += refused
     if previous is not None and reasons:
         result.notes.insert(0, f"WARNING: the previous run {previous.name} is from another machine or library versions "
                                f"({'; '.join(reasons)}): figures that depend on them may move without a regression")
+    result.notes += _choices(previous, reference, against, pinned, skipped)
+    if not runs:
+        result.notes.insert(0, f"WARNING: the storage {storage} holds no saved run: nothing to compare with. If a history "
+                               "existed (an evicted cache, a wrong path), this pass means nothing; restore it and gate again")
+    result.problems += _history(runs, current, reference, tolerances, result.notes)
     if not (save_on_pass and result.passed) or current.test_slowdown:
         return result, None
     record = {
@@ -243,6 +260,43 @@ def gate(
     if pin:
         pin_reference(storage, load_run(saved))
     return result, saved
+
+
+def _choices(previous: SavedRun | None, reference: SavedRun | None, against: str | None, pinned: bool,
+             skipped: list[str]) -> list[str]:
+    """Which runs the gate compared with and why those, and a warning when a skipped file might have been the one."""
+    notes = []
+    if previous is not None:
+        why = "named with --against" if against else "the newest passing run of its group, preferring the same machine and libraries"
+        notes.append(f"previous run: {previous.name} ({why})")
+    if reference is not None:
+        why = "pinned in the storage" if pinned else "the oldest passing run of its group on the same machine and libraries"
+        notes.append(f"reference run: {reference.name} ({why})")
+    if skipped and previous is not None:
+        notes.append(f"WARNING: {len(skipped)} stored run(s) could not be read (named above); if one was newer than "
+                     f"{previous.name}, this run was compared with an older run than intended")
+    return notes
+
+
+def _history(runs: list[SavedRun], current: SavedRun, reference: SavedRun | None, tolerances: GateTolerances,
+             notes: list[str]) -> list[str]:
+    """Problems from the figures' histories since the reference (change points and cumulative drift); notes the rest."""
+    history = [
+        r for r in runs
+        if r.passed and r.groups & current.groups and r.data["datetime"] != current.data["datetime"]
+        and r.datetime < current.datetime and (reference is None or r.datetime >= reference.datetime)
+    ]
+    if len(history) + 1 < MIN_RUNS:
+        notes.append(f"history: {len(history)} passing run(s) since the reference; change points and drift need {MIN_RUNS} "
+                     "runs (this one included), so only the two comparisons judge this run")
+        return []
+    problems = []
+    for finding in history_findings(history, current, tolerances):
+        if finding.alarm:
+            problems.append(f"{finding.alarm}: {finding.describe()}")
+        elif finding.points:
+            notes.append(f"change point(s) within limits: {finding.describe()}")
+    return problems
 
 
 def _table(findings: list[Finding]) -> str:

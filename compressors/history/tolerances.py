@@ -32,6 +32,9 @@ class GateTolerances:
             are inconclusive (neither pass nor fail).
         cost_factor: a variant's instructions per query (under callgrind; deterministic) may grow
             by at most this factor between runs of the same instruction set.
+        drift_factor: over the history since the reference run, the newest level of a variant's
+            relative latency may be at most this factor worse than the reference's level, however
+            small each step (`compressors.history.changes`).
     """
 
     max_accuracy_drop: float = 0.01
@@ -43,6 +46,7 @@ class GateTolerances:
     max_baseline_drift: float = 1.5
     max_machine_load: float = 0.25
     cost_factor: float = 1.03
+    drift_factor: float = 1.10
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,7 +60,7 @@ class GateTolerances:
             raise ValueError(f"max_size_growth must not be negative, got {self.max_size_growth}")
         if not 0 <= self.max_machine_load <= 1:
             raise ValueError(f"max_machine_load is a share of the CPU time in [0, 1], got {self.max_machine_load}")
-        for name in ("latency_factor", "baseline_latency_factor", "max_baseline_drift", "cost_factor"):
+        for name in ("latency_factor", "baseline_latency_factor", "max_baseline_drift", "cost_factor", "drift_factor"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} is a slow-down factor >= 1 (1.15 = 15% slower), got {getattr(self, name)}")
         if not 0 < self.latency_p_value < 1:

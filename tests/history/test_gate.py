@@ -340,3 +340,56 @@ def test_a_profile_sub_table_sets_that_profiles_tolerances(tmp_path, storage, ca
     assert "limit x1.4" in capsys.readouterr().out
     budgets.write_text("[gate]\nlatency_factor = 1.15\n[gate.full]\nlatency_factor = 1.4\n")
     assert main(["gate", str(path), "--storage", str(storage), "--budgets", str(budgets), "--against", "0001"]) == 1
+
+
+def test_three_steps_of_4_percent_each_within_the_limit_fail_by_the_third_and_unchanged_runs_never(tmp_path, capsys) -> None:
+    # Before: each run was compared with the previous passing run (x1.04 < x1.2) and the oldest
+    # one (x1.125 < x1.2), so 40 runs drifting 12.5% passed. The history now says where it moved.
+    drifting, steady = tmp_path / "drifting", tmp_path / "steady"
+    first_failure = None
+    for index in range(1, 41):
+        slowdown = {"distilled": 1.04 ** ((index - 1) // 10)}
+        code = gate(tmp_path, drifting, make_run(index, slowdown=slowdown))
+        out = capsys.readouterr().out
+        if code == 1 and first_failure is None:
+            first_failure = (index, out)
+        assert gate(tmp_path, steady, make_run(index)) == 0, capsys.readouterr().out
+        capsys.readouterr()
+    assert first_failure is not None and 31 <= first_failure[0] <= 40, first_failure
+    index, out = first_failure
+    assert "distilled" in out and "speedup drifted beyond its limit since the reference, in steps each within it" in out
+    assert re.search(r"between 0010_\w+ and 0011_\w+", out) and re.search(r"between 0020_\w+ and 0021_\w+", out), out
+    assert "REGRESSED" not in out  # no single comparison exceeded its limit
+    assert len(saved(steady)) == 40
+
+
+def test_a_missing_history_is_a_loud_warning(tmp_path, storage, capsys) -> None:
+    assert gate(tmp_path, storage, make_run(1)) == 0
+    out = capsys.readouterr().out
+    assert f"WARNING: the storage {storage} holds no saved run: nothing to compare with" in out
+
+
+def test_a_pinned_reference_of_another_group_is_refused_not_compared(tmp_path, storage, capsys) -> None:
+    other = make_run(1)
+    for bench in other["benchmarks"]:
+        bench["group"] = "full bs=1 threads=1"
+    gate(tmp_path, storage, other, "--pin-reference")
+    gate(tmp_path, storage, make_run(2))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(3)) == 1
+    out = capsys.readouterr().out
+    assert "the pinned reference run 0001_unversioned_20260101_130000 is of group(s) ['full bs=1 threads=1']" in out
+    assert "against the reference run" not in out
+
+
+def test_the_gate_says_which_runs_it_compared_with_and_warns_when_a_newer_file_was_unreadable(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    gate(tmp_path, storage, make_run(2))
+    data = json.loads(run_files(storage)[-1].read_text())
+    run_files(storage)[-1].write_text(json.dumps({**data, "datetime": "not a date"}))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(3)) == 0
+    out = capsys.readouterr().out
+    assert "0002_unversioned_20260101_140000.json: 'datetime' 'not a date' is not an ISO date and time" in out
+    assert "previous run: 0001_unversioned_20260101_130000 (the newest passing run of its group" in out
+    assert "WARNING: 1 stored run(s) could not be read" in out
