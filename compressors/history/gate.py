@@ -23,12 +23,14 @@ named and skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from compressors.history.changes import MIN_RUNS
 from compressors.history.drift import history_findings
+from compressors.history.limits import Limits, limit_differences, recorded_limits, store_limits
 from compressors.history.rule import Finding, baseline_drift, compare_variant, machine_busy
 from compressors.history.runs import (
     CPU_KEYS,
@@ -203,18 +205,26 @@ def evaluate(
 def gate(
     run_path: Path,
     storage: Path,
-    tolerances: GateTolerances,
+    checkout: Limits,
     *,
+    reader: Callable[[Path], Limits],
+    trusted: Path | None = None,
+    accept_limits: bool = False,
     against: str | None = None,
     save_on_pass: bool = False,
     pin: bool = False,
     tag: str | None = None,
     allow_missing: frozenset[str] = frozenset(),
-    budgets: dict[str, Budget] | None = None,
 ) -> tuple[GateResult, Path | None]:
     """Load the current run and the runs it is compared with, judge it, and save it into `storage` if it passed.
 
     Args:
+        checkout: the limits of the budgets file in the change under test.
+        reader: reads another budgets file's limits for this run's profile.
+        trusted: the budgets file to trust (e.g. the base branch's); default: the one the
+            compared run was judged by, kept in the storage.
+        accept_limits: judge by the checkout's limits even where they differ from the trusted
+            ones (recorded in the saved run).
         against: compare with this saved run instead of the latest passing one.
         pin: when the run passes and is saved, pin it as the storage's reference run.
     """
@@ -227,6 +237,9 @@ def gate(
         reasons = differences(previous, current)
     else:
         previous, reasons = latest_passing(runs, current)
+    trusted = trusted or (recorded_limits(storage, previous) if previous is not None else None)
+    limits, accepted, limit_problems, limit_notes = _trusted_limits(checkout, trusted and reader(trusted), accept_limits)
+    tolerances, budgets = limits.tolerances, limits.budgets
     reference = reference_run(storage, runs, current) if runs else None
     pinned = (Path(storage) / REFERENCE_FILE).is_file()
     refused = []
@@ -238,7 +251,8 @@ def gate(
         reference = None
     result = evaluate(current, previous, tolerances, allow_missing, reference, budgets)
     result.notes[:0] = skipped
-    result.problems += refused
+    result.problems += refused + limit_problems
+    result.notes += limit_notes
     if previous is not None and reasons:
         result.notes.insert(0, f"WARNING: the previous run {previous.name} is from another machine or library versions "
                                f"({'; '.join(reasons)}): figures that depend on them may move without a regression")
@@ -255,11 +269,32 @@ def gate(
         "reference": reference.name if reference else None,
         "checked_at": datetime.now(timezone.utc).isoformat(),
         "tolerances": tolerances.as_dict(),
+        "limits_sha256": store_limits(storage, limits),
+        "accepted_limits": accepted,
     }
     saved = save_run({**current.data, GATE_KEY: record}, storage, tag or default_tag(current))
     if pin:
         pin_reference(storage, load_run(saved))
     return result, saved
+
+
+def _trusted_limits(checkout: Limits, trusted: Limits | None, accept: bool) -> tuple[Limits, list[str], list[str], list[str]]:
+    """The limits to judge by, the accepted differences, problems and notes."""
+    if trusted is None:
+        return checkout, [], [], [
+            f"WARNING: no trusted limits (no earlier run recorded its budgets file, and none was given): judged by "
+            f"the checkout's {checkout.path}, which the change under test may have edited"
+        ]
+    changes = limit_differences(trusted, checkout)
+    if not changes:
+        return checkout, [], [], [f"limits: the checkout's {checkout.path} equals the trusted {trusted.path}"]
+    shown = "; ".join(changes)
+    if accept:
+        return checkout, changes, [], [f"limits changed and accepted with --accept-limits (recorded in the saved run): {shown}"]
+    return trusted, [], [
+        f"the checkout's limits ({checkout.path}) differ from the trusted ones ({trusted.path}): {shown}; judged by the "
+        "trusted ones. If the change is meant, review it and gate again with --accept-limits"
+    ], []
 
 
 def _choices(previous: SavedRun | None, reference: SavedRun | None, against: str | None, pinned: bool,

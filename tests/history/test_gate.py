@@ -393,3 +393,40 @@ def test_the_gate_says_which_runs_it_compared_with_and_warns_when_a_newer_file_w
     assert "0002_unversioned_20260101_140000.json: 'datetime' 'not a date' is not an ISO date and time" in out
     assert "previous run: 0001_unversioned_20260101_130000 (the newest passing run of its group" in out
     assert "WARNING: 1 stored run(s) could not be read" in out
+
+
+def test_a_change_that_loosens_its_own_limits_fails_showing_the_difference_unless_accepted(tmp_path, storage, capsys) -> None:
+    # Before: budgets and tolerances were read from the checkout under test only, so a change
+    # that edited budgets.toml was judged by its own edit.
+    trusted = tmp_path / "trusted.toml"
+    trusted.write_text("[small.distilled]\nmin_accuracy = 0.85\n" + gate_only_budgets(tmp_path).read_text())
+    assert gate(tmp_path, storage, make_run(1), budgets=trusted) == 0
+    capsys.readouterr()
+    loosened = tmp_path / "loosened.toml"
+    loosened.write_text(trusted.read_text().replace("min_accuracy = 0.85", "min_accuracy = 0.5").replace(
+        "latency_factor = 1.2", "latency_factor = 1.5"))
+    worse = make_run(2, accuracy_delta={"distilled": -0.005})
+    assert gate(tmp_path, storage, worse, budgets=loosened) == 1
+    out = capsys.readouterr().out
+    assert "the checkout's limits (" in out and "differ from the trusted ones" in out
+    assert "[distilled] min_accuracy: 0.85 -> 0.5 (looser)" in out and "[gate] latency_factor: 1.2 -> 1.5" in out
+    # 0.875 still meets the trusted 0.85: the difference alone fails the run
+    assert "--accept-limits" in out and len(saved(storage)) == 1
+
+    assert gate(tmp_path, storage, worse, "--accept-limits", budgets=loosened) == 0
+    out = capsys.readouterr().out
+    assert "limits changed and accepted with --accept-limits" in out
+    record = load_run(run_files(storage)[-1]).gate
+    assert "[distilled] min_accuracy: 0.85 -> 0.5 (looser)" in record["accepted_limits"]
+    # The accepted file is now the trusted one: the next run with it passes without the flag.
+    assert gate(tmp_path, storage, make_run(3), budgets=loosened) == 0
+    assert "equals the trusted" in capsys.readouterr().out
+
+
+def test_trusted_budgets_given_explicitly_judge_the_figures(tmp_path, storage, capsys) -> None:
+    base = tmp_path / "base.toml"
+    base.write_text("[small.distilled]\nmin_accuracy = 0.9\n" + gate_only_budgets(tmp_path).read_text())
+    assert gate(tmp_path, storage, make_run(1), "--trusted-budgets", str(base)) == 1
+    out = capsys.readouterr().out
+    assert "[distilled] min_accuracy: 0.9 -> unset (removed: looser)" in out
+    assert "budget broken (judged again by the gate): variant 'distilled': accuracy = 0.88 breaks budget min_accuracy" in out
