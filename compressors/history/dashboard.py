@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 
 from compressors.artifacts import write_atomic
+from compressors.history.changes import change_points
 from compressors.history.pareto import Point, pareto_front
 from compressors.history.runs import HistoryError, SavedRun
 from compressors.measure.figures import TABLE_COLUMNS, Figures, figures_table, format_number
@@ -37,16 +38,17 @@ class Trend:
     title: str
     unit: Callable[[float], str]
     higher_is_better: bool
+    log: bool = False  # a ratio: change points are looked for in its logarithm, as the gate does
 
 
 TRENDS = (
     Trend("accuracy", "accuracy", lambda v: f"{v:.4f}", True),
     Trend("in_scope_accuracy", "in-scope accuracy", lambda v: f"{v:.4f}", True),
     Trend("oos_recall", "OOS recall", lambda v: f"{v:.4f}", True),
-    Trend("speedup", "paired speed-up", lambda v: f"{v:.2f}\u00d7", True),
-    Trend("cost_ratio", "cost ratio", lambda v: f"{v:.2f}\u00d7", True),
-    Trend("instructions_per_query", "instructions / query", lambda v: _si(v), False),
-    Trend("size_mb", "size", lambda v: f"{v:.1f} MB", False),
+    Trend("speedup", "paired speed-up", lambda v: f"{v:.2f}\u00d7", True, log=True),
+    Trend("cost_ratio", "cost ratio", lambda v: f"{v:.2f}\u00d7", True, log=True),
+    Trend("instructions_per_query", "instructions / query", lambda v: _si(v), False, log=True),
+    Trend("size_mb", "size", lambda v: f"{v:.1f} MB", False, log=True),
 )
 
 VERDICTS = {"passed": "gate passed", "failed": "gate failed", "knob": "slowed (test knob)", "none": "not gated"}
@@ -61,11 +63,12 @@ def verdict(run: SavedRun) -> str:
     return "knob" if run.test_slowdown else "none"
 
 
-def write_dashboard(runs: list[SavedRun], out: Path, changes: ChangeFinder | None = None) -> Path:
+def write_dashboard(runs: list[SavedRun], out: Path, changes: ChangeFinder | None = change_points) -> Path:
     """Render `runs` (oldest first) as `out/index.html`, atomically; returns the page's path.
 
     Args:
-        changes: finds the change points of one series; None draws none.
+        changes: finds the change points of one series (default: the gate's binary segmentation,
+            which needs `changes.MIN_RUNS` runs of a series); None draws none.
     """
     if not runs:
         raise HistoryError("no saved runs to render a dashboard of")
@@ -76,7 +79,7 @@ def write_dashboard(runs: list[SavedRun], out: Path, changes: ChangeFinder | Non
     return page
 
 
-def render_dashboard(runs: list[SavedRun], changes: ChangeFinder | None = None) -> str:
+def render_dashboard(runs: list[SavedRun], changes: ChangeFinder | None = change_points) -> str:
     """The dashboard of `runs` (oldest first) as one HTML document."""
     if not runs:
         raise HistoryError("no saved runs to render a dashboard of")
@@ -177,8 +180,9 @@ def _chart(trend: Trend, points: list[tuple[int, Figures]], runs: list[SavedRun]
         f'<text class="tick" x="{_LEFT - 3}" y="{_TOP + 4}">{escape(trend.unit(high - margin))}</text>',
         f'<text class="tick" x="{_LEFT - 3}" y="{_H - _BOTTOM}">{escape(trend.unit(low + margin))}</text>',
     ]
-    if changes is not None and len(values) > 1:
-        for k in sorted({int(k) for k in changes([v for _, _, v in values]) if 0 < int(k) < len(values)}):
+    if changes is not None and len(values) > 1 and not (trend.log and any(v <= 0 for _, _, v in values)):
+        series = [math.log(v) if trend.log else v for _, _, v in values]
+        for k in sorted({int(k) for k in changes(series) if 0 < int(k) < len(values)}):
             (before, _, _), (at, _, _) = values[k - 1], values[k]
             cx = (x(before) + x(at)) / 2
             title = f"change point: a new level from run {runs[at].name} on"
@@ -364,7 +368,7 @@ table.trends td { padding: 2px 4px; } .variant { white-space: nowrap; font-weigh
 svg text { font-size: 10px; fill: #4a5260; }
 svg .tick { text-anchor: end; }
 .chart .axis { stroke: #c4c9d1; } .chart .run-tick { stroke: #c4c9d1; }
-table.runs td { white-space: nowrap; }
+table.runs td { white-space: nowrap; padding: 1px 8px; }
 .chart .line { fill: none; stroke: #3b6fb6; stroke-width: 1.5; }
 .chart .bar { stroke: #3b6fb6; stroke-opacity: 0.45; stroke-width: 3; }
 .chart .change { stroke: #7b1fa2; stroke-width: 1.5; stroke-dasharray: 4 3; }

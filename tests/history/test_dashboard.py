@@ -26,19 +26,22 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture()
-def storage(tmp_path: Path) -> Path:
-    """Six gated runs: the student slows down from run 4 on (and that run fails the gate), a new variant joins at 5."""
-    path = tmp_path / ".benchmarks"
+def history(path: Path, count: int, slow_from: int, joins_at: int) -> Path:
+    """`count` gated runs: the student slows down from run `slow_from` on (and that run fails the gate), a new variant joins at `joins_at`."""
     wide = {**VARIANTS, "frontier": (1.5, 0.86, 8.0)}
-    for index in range(1, 7):
-        slow = index >= 4
+    for index in range(1, count + 1):
+        slow = index >= slow_from
         data = make_run(
-            index, slowdown={"student": 1.6} if slow else None, variants=wide if index >= 5 else None,
+            index, slowdown={"student": 1.6} if slow else None, variants=wide if index >= joins_at else None,
             violations={"student": ["speedup 1.25 < 1.5 (speedup_min)"]} if slow else None,
         )
-        save_run({**data, GATE_KEY: {"passed": index != 4}}, path, f"run{index}")
+        save_run({**data, GATE_KEY: {"passed": index != slow_from}}, path, f"run{index}")
     return path
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Path:
+    return history(tmp_path / ".benchmarks", 6, slow_from=4, joins_at=5)
 
 
 def test_every_variant_and_group_gets_a_row_and_every_figure_a_column(tmp_path: Path, storage: Path) -> None:
@@ -90,7 +93,19 @@ def test_change_points_are_drawn_where_the_finder_puts_them(storage: Path) -> No
     assert {title for _, title in lines} == {"change point: a new level from run 0004_run4 on"}
     assert "dashed line: change point" in html and html.count('class="change"') == 3 * 5  # not the frontier's
     assert sorted(set(seen)) == [2, 6]  # the frontier's series has two points
-    assert "change points: not computed" in render_dashboard(load_runs([storage]))
+    assert "change points: not computed" in render_dashboard(load_runs([storage]), changes=None)
+
+
+def test_the_gates_change_points_are_drawn_by_default(tmp_path: Path) -> None:
+    html = render_dashboard(load_runs([history(tmp_path / ".benchmarks", 10, slow_from=6, joins_at=8)]))
+    trends = html.split('class="trends"')[1].split("</table>")[0]
+    changes = {
+        variant: [cell.count('class="change"') for cell in row.split("</tr>")[0].split("</td>")[:-1]]
+        for variant, row in re.findall(r'data-variant="([^"]*)"(.*?)</tr>', trends)
+    }
+    # accuracy, in-scope, OOS recall, speed-up, size: only the student's speed-up stepped.
+    assert changes == {"baseline": [0] * 5, "student": [0, 0, 0, 1, 0], "distilled": [0] * 5, "frontier": [0] * 5}
+    assert "change point: a new level from run 0006_run6 on" in trends
 
 
 def test_pareto_front_and_newest_table(tmp_path: Path) -> None:
@@ -163,8 +178,8 @@ def _open(context, page_path: Path):
     return page, seen
 
 
-def test_dashboard_in_a_headless_browser(tmp_path: Path, storage: Path, browser) -> None:
-    page_path = write_dashboard(load_runs([storage]), tmp_path / "site")
+def test_dashboard_in_a_headless_browser(tmp_path: Path, browser) -> None:
+    page_path = write_dashboard(load_runs([history(tmp_path / ".benchmarks", 10, slow_from=6, joins_at=8)]), tmp_path / "site")
     page, seen = _open(browser, page_path)
     text = page.inner_text("body")
     for variant in (*VARIANTS, "frontier"):
@@ -172,14 +187,15 @@ def test_dashboard_in_a_headless_browser(tmp_path: Path, storage: Path, browser)
         assert variant in text
     shots = Path(os.environ.get(SCREENSHOT_DIR) or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=shots / "dashboard.png", clip={"x": 0, "y": 0, "width": 1360, "height": 940}, full_page=True)
+    page.screenshot(path=shots / "dashboard.png", clip={"x": 0, "y": 0, "width": 1360, "height": 930}, full_page=True)
     assert (shots / "dashboard.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     page.fill("#filter", "stud")
     assert page.locator('table.trends tr[data-variant="student"]').is_visible()
     assert not page.locator('table.trends tr[data-variant="baseline"]').is_visible()
     page.fill("#filter", "")
-    page.hover('table.runs tr[data-run="3"]')
-    assert page.locator('circle.pt.hl[data-run="3"]').count() == 3 * 5  # run 4 holds three variants, five figures each
+    assert page.locator("line.change").count() == 1
+    page.hover('table.runs tr[data-run="5"]')
+    assert page.locator('circle.pt.hl[data-run="5"]').count() == 3 * 5  # run 6 holds three variants, five figures each
     assert seen == {"console": [], "errors": [], "requests": [page_path.resolve().as_uri()], "dialogs": []}
     page.close()
 
