@@ -1,4 +1,5 @@
-"""The gate: compare a run with the previous passing run and a reference run; save it only if it passes.
+"""The gate: compare a run with the previous passing run, a reference run and the history since it;
+save it only if it passes.
 
 The flow (instead of pytest-benchmark's `--benchmark-compare-fail`, which saves a run before
 it checks it, so a regressed run would become the next baseline)::
@@ -6,19 +7,25 @@ it checks it, so a regressed run would become the next baseline)::
     pytest benchmarks --profile small --benchmark-json reports/current.json
     compressors gate reports/current.json --storage .benchmarks --save-on-pass
 
-The current run fails when any of its variants broke a budget (a known shortfall within its
-margin does not), and when a figure regressed against either run it is compared with:
+The limits are trusted ones (`limits.py`): the budgets file the compared run was judged by, kept
+in the storage, or one given explicitly; a checkout whose limits differ fails, showing the
+difference, unless they are accepted. The current run fails when:
 
-- the previous passing run from the same machine (CPU model, count, threads, int8 flags) and the
-  same library versions; when there is none, the newest passing run, with the differences
-  printed, and
-- the reference run: the storage's pinned one (`compressors gate --pin-reference`), else its
-  oldest passing run from the same machine and libraries, so that drops each within tolerance
-  cannot add up without limit.
+- its stored figures, judged again against those budgets, break one (a known shortfall within
+  its margin does not), or the run recorded a broken budget;
+- a figure regressed against the previous passing run (same machine and libraries when there is
+  one, else the newest, with the differences printed) or the reference run (the pinned one, else
+  the oldest passing run of the same machine and libraries; a pinned run of another group is
+  refused): `rule.py`. Wall-clock comparisons of runs timed on a busy machine are inconclusive,
+  neither pass nor fail; cost (instructions per query) is compared raw within one instruction
+  set; a baseline that moved between quiet runs fails instead of switching relative latency off;
+- a figure's history since the reference starts a change beyond the figure's limit, or drifted
+  beyond its drift limit in small steps (`drift.py`, `changes.py`).
 
 Only a passing run is written into the storage (pytest-benchmark's layout, so
-`pytest-benchmark compare` reads it), marked as passed. An unreadable file in the storage is
-named and skipped.
+`pytest-benchmark compare` reads it), marked as passed, with the sha256 of its limits. An
+unreadable file in the storage is named and skipped; the gate says which runs it compared with
+and why, and warns loudly when the storage holds no run.
 """
 
 from __future__ import annotations
