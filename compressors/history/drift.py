@@ -47,18 +47,19 @@ class DriftFinding:
     points: tuple[int, ...]
     step: float
     drift: float
+    drift_limit: float
     alarm: str
 
     def describe(self) -> str:
         """The change points with the runs that bracket each, and the drift since the reference."""
         s = self.series
-        shown = (lambda v: f"x{math.exp(v):.3f}") if s.log else (lambda v: f"{v:+.4f}")
+        shown = (lambda v: f"x{math.exp(v):.4f}") if s.log else (lambda v: f"{v:+.4f}")
         changes = "; ".join(
             f"{self.values[i - 1]:.4g} -> {self.values[i]:.4g} between {self.runs[i - 1]} and {self.runs[i]}" for i in self.points
         ) or "no change point"
-        drift = shown(s.worse * self.drift)
+        drift, limit = shown(s.worse * self.drift), shown(s.worse * self.drift_limit)
         return (f"variant {self.variant!r}: {s.figure} over {len(self.runs)} runs since {self.runs[0]}: {changes}; "
-                f"newest level against the reference's {drift}")
+                f"newest level against the reference's {drift} (limit {limit})")
 
 
 def history_findings(history: list[SavedRun], current: SavedRun, tolerances: GateTolerances) -> list[DriftFinding]:
@@ -79,7 +80,8 @@ def history_findings(history: list[SavedRun], current: SavedRun, tolerances: Gat
                 alarm = f"the newest runs start a change beyond the {series.figure} limit"
             elif verdict.drift_alarm:
                 alarm = f"{series.figure} drifted beyond its limit since the reference, in steps each within it"
-            found.append(DriftFinding(variant, series, names, values, verdict.points, verdict.step, verdict.drift, alarm))
+            found.append(DriftFinding(variant, series, names, values, verdict.points, verdict.step, verdict.drift,
+                                      series.drift(tolerances), alarm))
     return found
 
 
