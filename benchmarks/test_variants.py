@@ -9,8 +9,7 @@ from compressors.pytest_plugin import enforce, require_timing
 
 def test_variant(variant: str, suite, budgets, benchmark) -> None:
     require_timing(benchmark)
-    suite.quality(variant)  # builds, loads and evaluates the artifact outside the timed region
-    predictor = suite.predictor(variant)
+    predictor = suite.served(variant).predictor  # built, loaded and evaluated outside the timed region
     queries = itertools.cycle(suite.queries)
     harness = suite.harness
     benchmark.group = f"{suite.profile.name} bs=1 threads={harness.threads}"
@@ -21,6 +20,6 @@ def test_variant(variant: str, suite, budgets, benchmark) -> None:
         warmup_rounds=harness.warmup_rounds,
         iterations=1,
     )
-    figures, checks = suite.record(variant, list(benchmark.stats.stats.data), budgets.get(variant))
-    benchmark.extra_info.update(figures.to_extra_info())
-    enforce(checks)
+    verdict = suite.record(variant, list(benchmark.stats.stats.data), budgets.get(variant))
+    benchmark.extra_info.update(verdict.figures.to_extra_info())
+    enforce(verdict.checks)

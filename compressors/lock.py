@@ -21,39 +21,39 @@ from pathlib import Path
 
 from compressors.artifacts import MANIFEST, Artifact, build_environment
 from compressors.steps.base import apply_step
-from compressors.suite import Suite
+from compressors.suite.build import Builder
 
 LOCK_VERSION = 1
 
 
-def variant_chain(suite: Suite, name: str, served: bool = True) -> list[Artifact]:
+def variant_chain(builder: Builder, name: str, served: bool = True) -> list[Artifact]:
     """Every artifact of a variant's chain, from the first step of its first source to the variant
     itself, and (`served`) through the profile's serving steps."""
-    variant = suite.variants[name]
-    chain = variant_chain(suite, variant.source, served=False) if variant.source else []
+    variant = builder.variants[name]
+    chain = variant_chain(builder, variant.source, served=False) if variant.source else []
     artifact = chain[-1] if chain else None
-    for step in (*variant.steps, *(suite.profile.serving if served else ())):
-        artifact = apply_step(artifact, step, suite.context)
+    for step in (*variant.steps, *(builder.profile.serving if served else ())):
+        artifact = apply_step(artifact, step, builder.context)
         chain.append(artifact)
     return chain
 
 
-def write_lock(suite: Suite, out: Path, variants: Sequence[str] | None = None) -> dict:
-    """Build (or read from the cache) every variant of the suite (or those named) and lock what
+def write_lock(builder: Builder, out: Path, variants: Sequence[str] | None = None) -> dict:
+    """Build (or read from the cache) every variant of the builder's profile (or those named) and lock what
     was built into `out`."""
-    names = list(variants) if variants else list(suite.variants)
-    unknown = [name for name in names if name not in suite.variants]
+    names = list(variants) if variants else list(builder.variants)
+    unknown = [name for name in names if name not in builder.variants]
     if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(suite.variants)}")
-    chains = {name: [a.key for a in variant_chain(suite, name)] for name in names}
+        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(builder.variants)}")
+    chains = {name: [a.key for a in variant_chain(builder, name)] for name in names}
     artifacts = {}
-    for event in suite.context.cache.events:
-        manifest = json.loads((suite.context.cache.root / event.key / MANIFEST).read_text())
+    for event in builder.context.cache.events:
+        manifest = json.loads((builder.context.cache.root / event.key / MANIFEST).read_text())
         artifacts[event.key] = {"step": event.step, "kind": manifest["kind"], "files": manifest["files"]}
     lock = {
         "version": LOCK_VERSION,
-        "profile": suite.profile.name,
-        "data": suite.context.data_key,
+        "profile": builder.profile.name,
+        "data": builder.context.data_key,
         "built_with": build_environment(),
         "artifacts": dict(sorted(artifacts.items())),
         "variants": chains,
@@ -110,23 +110,23 @@ def compare_artifact(key: str, files: dict[str, str], locked: dict | None) -> Di
     return Divergence(key, f"files differ: {', '.join(changed)}")
 
 
-def verify_lock(suite: Suite, lock: dict) -> tuple[list[Divergence], dict[str, Divergence]]:
+def verify_lock(builder: Builder, lock: dict) -> tuple[list[Divergence], dict[str, Divergence]]:
     """Build (or read) every variant the lock names and compare with `lock`.
 
     Returns:
         every diverging artifact, and for each diverging variant the first artifact of its chain
         that differs (the step where the two builds part).
     """
-    if lock.get("profile") != suite.profile.name:
-        raise ValueError(f"the lock is of profile {lock.get('profile')!r}, the suite runs {suite.profile.name!r}")
-    unknown = [name for name in lock["variants"] if name not in suite.variants]
+    if lock.get("profile") != builder.profile.name:
+        raise ValueError(f"the lock is of profile {lock.get('profile')!r}, this build is of {builder.profile.name!r}")
+    unknown = [name for name in lock["variants"] if name not in builder.variants]
     if unknown:
-        raise ValueError(f"the lock has variant(s) {unknown} that this suite does not define")
-    chains = {name: variant_chain(suite, name) for name in lock["variants"]}
+        raise ValueError(f"the lock has variant(s) {unknown} that this profile does not define")
+    chains = {name: variant_chain(builder, name) for name in lock["variants"]}
     built = {a.key: a for chain in chains.values() for a in chain}
-    for event in suite.context.cache.events:
+    for event in builder.context.cache.events:
         if event.key not in built and event.key in lock["artifacts"]:  # built inside steps, e.g. teacher logits
-            built[event.key] = suite.context.cache.load(suite.context.cache.root / event.key)
+            built[event.key] = builder.context.cache.load(builder.context.cache.root / event.key)
     manifests = {key: json.loads((a.path / MANIFEST).read_text())["files"] for key, a in built.items() if a is not None}
     diverging = {key: d for key, files in manifests.items() if (d := compare_artifact(key, files, lock["artifacts"].get(key)))}
     first = {}

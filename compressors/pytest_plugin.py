@@ -8,109 +8,69 @@ suite config stop the run before anything is built, with one line naming the pro
 from __future__ import annotations
 
 import logging
+import math
 import os
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from compressors.artifacts import default_cache_dir, format_duration
-from compressors.measure.budgets import DEFAULT_BUDGETS, Budget, BudgetBroken, Check, load_budgets
+from compressors.artifacts import format_duration
+from compressors.measure.budgets import BudgetBroken, Check, Status
 from compressors.measure.figures import figures_table
+from compressors.measure.injected import check_factor
 from compressors.measure.machine import machine_facts
-from compressors.profiles import PROFILES, Profile, get_profile
-from compressors.suite import Suite
-from compressors.suite_config import SuiteConfig, load_suite_config, timing_of
-from compressors.variants import VARIANT_NAMES
+from compressors.suite.run import Suite
+from compressors.suite.settings import SuiteSettings, add_suite_options, resolve_suite
+from compressors.suite_config import timing_of
+from compressors.variants import VARIANT_NAMES, check_variant_name
 
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
-# Budgets on out-of-scope figures, dropped on data with no out-of-scope class.
-_OOS_KEYS = ("min_oos_recall", "max_oos_recall_drop")
+# Test-only, off by default: "distilled=1.5,student=2" makes those variants' predictors do 1.5x /
+# 2x the inference work, to check that the regression gate catches a slower variant. A run
+# measured with it records `meta_test_slowdown` in extra_info, and the gate never saves it.
+INJECT_ENV = "COMPRESSORS_TEST_SLOWDOWN"
 
-_SETTINGS = pytest.StashKey["SuiteSettings"]()
-_SUITE = pytest.StashKey["Suite"]()
+_SETTINGS = pytest.StashKey[SuiteSettings]()
+_INJECTED = pytest.StashKey[dict]()
+_SUITE = pytest.StashKey[Suite]()
 _LOGGER = "compressors"
-
-
-@dataclass(frozen=True)
-class SuiteSettings:
-    """What the options resolve to, checked once at start-up."""
-
-    profile: Profile
-    budgets: dict[str, Budget]
-    cache_dir: Path
-    rebuild: bool
-    device: str
-    selection: SuiteConfig | None = None
-
-    def selects(self, name: str) -> bool:
-        return self.selection is None or self.selection.selects(name)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("compressors", "compression benchmark suite")
-    group.addoption(
-        "--profile",
-        default=os.environ.get("COMPRESSORS_PROFILE", "full"),
-        help="suite profile: 'full' (CLINC150, MiniLM-L6; the main job) or 'small' (a slice, a "
-        "2-layer model, one epoch; used by the tests). Default: $COMPRESSORS_PROFILE or full.",
-    )
-    group.addoption(
-        "--cache-dir",
-        default=None,
-        help=f"artifact cache directory (default: $COMPRESSORS_CACHE or {default_cache_dir()})",
-    )
+    add_suite_options(group, judging=True)
     group.addoption("--rebuild", action="store_true", help="rebuild every artifact this run uses")
-    group.addoption("--budgets", default=None, help=f"budgets TOML file (default: the package's, {DEFAULT_BUDGETS})")
-    group.addoption("--threads", type=int, default=None, help="intra-op threads while measuring (default: the profile's, 1)")
     group.addoption(
-        "--suite-config",
-        default=os.environ.get("COMPRESSORS_SUITE_CONFIG"),
-        help="TOML file with your own data set, model, training settings, variants and budgets",
+        "--inject-regression",
+        default=os.environ.get(INJECT_ENV, ""),
+        metavar="VARIANT=FACTOR[,...]",
+        help="test-only: make those variants do FACTOR times the inference work (e.g. distilled=1.25), to check "
+        f"that the gate catches it; such a run is never saved as a reference (default: ${INJECT_ENV})",
     )
-    group.addoption("--device", default="auto", help="where training runs: auto (CUDA when present), cpu or cuda")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "variant(name): a benchmark of one registered variant")
     logging.getLogger(_LOGGER).setLevel(logging.INFO)
-    config.stash[_SETTINGS] = resolve_settings(config)
-
-
-def resolve_settings(config: pytest.Config) -> SuiteSettings:
-    """The suite's settings from the options, or a one-line UsageError."""
     try:
-        profile = get_profile(config.getoption("--profile"))
-        suite_config = config.getoption("--suite-config")
-        selection = load_suite_config(profile, Path(suite_config)) if suite_config else None
-        if selection is not None:
-            profile = selection.profile
-        threads = config.getoption("--threads")
-        if threads is not None:
-            if threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {threads}")
-            profile = replace(profile, harness=replace(profile.harness, threads=threads))
-        device = config.getoption("--device")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-        path = Path(config.getoption("--budgets") or DEFAULT_BUDGETS)
-        budgets = load_budgets(path, VARIANT_NAMES, PROFILES).get(profile.name, {})
-        if selection is not None:
-            if not config.getoption("--budgets"):
-                # The packaged floors are the reference case's (CLINC150): on other data only the
-                # budgets relative to the baseline measured in the same run hold.
-                budgets = {name: budget.relative_only() for name, budget in budgets.items()}
-            for name, own in selection.budgets.items():
-                budgets[name] = budgets.get(name, Budget()).merged(own)
-        if not profile.data.oos_label:
-            budgets = {name: replace(b, **{k: None for k in _OOS_KEYS}) for name, b in budgets.items()}
+        config.stash[_SETTINGS] = resolve_suite(config.option, rebuild=config.getoption("--rebuild"))
+        config.stash[_INJECTED] = parse_injected(config.getoption("--inject-regression"))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    cache_dir = Path(config.getoption("--cache-dir") or default_cache_dir())
-    return SuiteSettings(profile, budgets, cache_dir, config.getoption("--rebuild"), device, selection)
+
+
+def parse_injected(value: str, names=VARIANT_NAMES) -> dict[str, float]:
+    """Parse "variant=factor,..." (`--inject-regression`); empty means none."""
+    factors = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, text = item.partition("=")
+        try:
+            factors[check_variant_name(name.strip(), names)] = check_factor(float(text))
+        except ValueError as error:
+            raise ValueError(f"--inject-regression / ${INJECT_ENV}: {item!r}: {error}; expected e.g. 'distilled=1.25'") from None
+    return factors
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -127,10 +87,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def suite(pytestconfig: pytest.Config) -> Suite:
     """The session's suite: data loaded, artifacts built on demand, measurements remembered."""
-    settings = pytestconfig.stash[_SETTINGS]
     _show_progress(pytestconfig)
     try:
-        instance = Suite(settings.profile, settings.cache_dir, rebuild=settings.rebuild, device=settings.device)
+        instance = Suite.open(pytestconfig.stash[_SETTINGS], injected=pytestconfig.stash[_INJECTED])
     except ValueError as error:
         pytest.exit(f"compressors: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
     pytestconfig.stash[_SUITE] = instance
@@ -138,7 +97,7 @@ def suite(pytestconfig: pytest.Config) -> Suite:
 
 
 @pytest.fixture(scope="session")
-def budgets(pytestconfig: pytest.Config) -> dict[str, Budget]:
+def budgets(pytestconfig: pytest.Config):
     """This profile's budgets, validated at start-up."""
     return pytestconfig.stash[_SETTINGS].budgets
 
@@ -154,17 +113,18 @@ def require_timing(benchmark: BenchmarkFixture) -> None:
         )
 
 
-def enforce(checks: list[Check]) -> None:
+def enforce(checks: list[Check] | tuple[Check, ...]) -> None:
     """Turn a variant's judged budgets into its test's outcome.
 
     A broken budget, a shortfall worse than its margin, or a shortfall that now meets its target
     fails the test; known shortfalls within their margin make it an expected failure that names
-    each one; otherwise it passes.
+    each one; an inconclusive wall-clock budget (a busy machine) neither fails nor passes it, and
+    the terminal summary lists it; otherwise it passes.
     """
     failed = [c for c in checks if c.failed]
     if failed:
         raise BudgetBroken("budget broken:\n" + "\n".join(str(c) for c in failed))
-    short = [c for c in checks if c.status == "short"]
+    short = [c for c in checks if c.status is Status.SHORT]
     if short:
         pytest.xfail("known shortfall: " + "; ".join(str(c) for c in short))
 
@@ -178,7 +138,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["suite"] = {
         "profile": settings.profile.name,
         "data": settings.profile.data.describe(),
-        "device": suite.context.device if suite else settings.device,
+        "device": suite.builder.context.device if suite else settings.device,
         "timing": timing_of(settings.profile.harness),
     }
 
@@ -190,16 +150,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if suite.figures:
         terminalreporter.write_sep("=", f"variants ({suite.profile.name} profile, {suite.harness.threads} thread(s))")
         terminalreporter.write_line(figures_table(list(suite.figures.values())))
-        shortfalls = [s for f in suite.figures.values() for s in f.shortfalls]
-        if shortfalls:
-            terminalreporter.write_line("")
-            terminalreporter.write_line("known shortfalls (figure, target, reached, now):")
-            for line in shortfalls:
-                terminalreporter.write_line(f"  {line}")
-    events = suite.context.cache.events
+        _write_list(terminalreporter, "known shortfalls (figure, target, reached, now):",
+                    [s for f in suite.figures.values() for s in f.shortfalls])
+        _write_list(terminalreporter, "inconclusive (wall-clock budgets timed on a busy machine; neither passed nor failed):",
+                    [inconclusive_line(f.variant, c, f.machine_load) for f in suite.figures.values()
+                     for c in f.checks if c.status == Status.INCONCLUSIVE.value])
+    events = suite.builder.context.cache.events
     if events:
         terminalreporter.write_sep("=", "artifacts: built in this run, or found in the cache")
         terminalreporter.write_line(build_times_table(events))
+
+
+def inconclusive_line(variant: str, check, load: float) -> str:
+    """One inconclusive verdict with the machine's load while it was timed."""
+    share = "an unknown share" if math.isnan(load) else f"{load:.0%}"
+    return f"{variant}: {check.figure} = {check.value:.4g}, budget {check.key} {check.limit:g}: others used {share} of the CPU time"
+
+
+def _write_list(terminalreporter, title: str, lines: list[str]) -> None:
+    if lines:
+        terminalreporter.write_line("")
+        terminalreporter.write_line(title)
+        for line in lines:
+            terminalreporter.write_line(f"  {line}")
 
 
 def build_times_table(events) -> str:
@@ -218,7 +191,8 @@ def build_times_table(events) -> str:
 
 
 class _TerminalHandler(logging.Handler):
-    """Writes the suite's log records to pytest's terminal as they happen, past output capture."""
+    """Writes the suite's log records to pytest's terminal as they happen, past output capture,
+    flushed line by line (a pipe, as under tox or CI, would otherwise hold them until a test ends)."""
 
     def __init__(self, config: pytest.Config) -> None:
         super().__init__(logging.INFO)
@@ -233,10 +207,12 @@ class _TerminalHandler(logging.Handler):
         message = self.format(record)
         if capture is None:
             reporter.write_line(message)
+            reporter.flush()
             return
         with capture.global_and_fixture_disabled():
             reporter.ensure_newline()
             reporter.write_line(message)
+            reporter.flush()
 
 
 def _show_progress(config: pytest.Config) -> None:

@@ -35,12 +35,13 @@ def _write(source, config: Write, context, out_dir) -> Built:
     return Built("text")
 
 
-def _suite(root, variants) -> SimpleNamespace:
+def _builder(root, variants) -> SimpleNamespace:
+    """A stand-in for `Builder`: a profile name, a build context and variants."""
     context = BuildContext(ArtifactCache(root), data=None, data_key="data")
-    suite = SimpleNamespace(profile=SimpleNamespace(name="test", serving=()), context=context,
-                            variants={v.name: v for v in variants})
+    builder = SimpleNamespace(profile=SimpleNamespace(name="test", serving=()), context=context,
+                              variants={v.name: v for v in variants})
     context.resolver = lambda name: None
-    return suite
+    return builder
 
 
 VARIANTS = [
@@ -51,17 +52,17 @@ VARIANTS = [
 
 
 def test_a_reproducible_build_matches_its_lock(tmp_path) -> None:
-    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
+    lock = write_lock(_builder(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
     assert len(lock["artifacts"]) == 4 and len(lock["variants"]["frontier"]) == 4
     assert read_lock(tmp_path / "lock.json") == lock
-    diverging, first = verify_lock(_suite(tmp_path / "two", VARIANTS), lock)
+    diverging, first = verify_lock(_builder(tmp_path / "two", VARIANTS), lock)
     assert diverging == [] and first == {}
 
 
 def test_the_first_step_that_parts_is_named_for_every_variant_downstream(tmp_path) -> None:
     unstable = [VARIANTS[0], Variant("student", (Write("b", fresh=True),), source="baseline"), VARIANTS[2]]
-    lock = write_lock(_suite(tmp_path / "one", unstable), tmp_path / "lock.json")
-    diverging, first = verify_lock(_suite(tmp_path / "two", unstable), lock)
+    lock = write_lock(_builder(tmp_path / "one", unstable), tmp_path / "lock.json")
+    diverging, first = verify_lock(_builder(tmp_path / "two", unstable), lock)
     student_key = lock["variants"]["student"][-1]
     assert len(diverging) == 3 and all("files differ: value.txt" in d.what for d in diverging)
     assert first == {"student": diverging[[d.key for d in diverging].index(student_key)],
@@ -70,9 +71,9 @@ def test_the_first_step_that_parts_is_named_for_every_variant_downstream(tmp_pat
 
 
 def test_a_changed_step_is_not_in_the_lock(tmp_path) -> None:
-    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
+    lock = write_lock(_builder(tmp_path / "one", VARIANTS), tmp_path / "lock.json")
     changed = [VARIANTS[0], Variant("student", (Write("B"),), source="baseline"), VARIANTS[2]]
-    diverging, first = verify_lock(_suite(tmp_path / "two", changed), lock)
+    diverging, first = verify_lock(_builder(tmp_path / "two", changed), lock)
     assert first["student"].what.startswith("not in the lock")
 
 
@@ -108,12 +109,12 @@ def test_ci_checks_the_small_build_against_the_committed_lock() -> None:
 
 
 def test_a_lock_of_some_variants_is_verified_on_those_alone(tmp_path) -> None:
-    lock = write_lock(_suite(tmp_path / "one", VARIANTS), tmp_path / "lock.json", variants=["student"])
+    lock = write_lock(_builder(tmp_path / "one", VARIANTS), tmp_path / "lock.json", variants=["student"])
     assert list(lock["variants"]) == ["student"] and len(lock["artifacts"]) == 2
-    two = _suite(tmp_path / "two", VARIANTS)
+    two = _builder(tmp_path / "two", VARIANTS)
     assert verify_lock(two, lock) == ([], {})
     assert len([p for p in (tmp_path / "two").iterdir() if p.is_dir()]) == 2  # frontier was not built
     with pytest.raises(ValueError, match=r"unknown variant\(s\) \['studnet'\]"):
-        write_lock(_suite(tmp_path / "three", VARIANTS), tmp_path / "bad.json", variants=["studnet"])
-    with pytest.raises(ValueError, match=r"the lock has variant\(s\) \['student'\] that this suite does not define"):
-        verify_lock(_suite(tmp_path / "four", VARIANTS[:1]), lock)
+        write_lock(_builder(tmp_path / "three", VARIANTS), tmp_path / "bad.json", variants=["studnet"])
+    with pytest.raises(ValueError, match=r"the lock has variant\(s\) \['student'\] that this profile does not define"):
+        verify_lock(_builder(tmp_path / "four", VARIANTS[:1]), lock)

@@ -18,37 +18,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressors.artifacts import default_cache_dir
-from compressors.commands.lock import add_profile_options, make_suite
 from compressors.measure.significance import AnswerComparison, compare_answers
+from compressors.suite.settings import add_suite_options
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from compressors.suite.build import Builder
 
 NAME = "compare"
 SUMMARY = "two cached models' validation accuracy, and McNemar's test between them"
 MODES = ("argmax", "served")
 
 
-def split_answers(suite, key: str, split: str = "validation") -> dict[str, np.ndarray]:
+def split_answers(builder: Builder, key: str, split: str = "validation") -> dict[str, np.ndarray]:
     """The model's predictions on `split` by argmax and served (with the profile's serving steps)."""
     from compressors.data import TEXT
     from compressors.formats.predictors import load_predictor
     from compressors.measure.harness import predict_batched
-    from compressors.steps.base import build_chain
 
-    cache = suite.context.cache
+    cache = builder.context.cache
     artifact = cache.load(cache.root / key)
     if artifact is None:
         raise ValueError(f"{key!r} is not a valid artifact in {cache.root}; build it first (or check --cache-dir)")
-    served = build_chain(artifact, suite.profile.serving, suite.context) if suite.profile.serving else artifact
-    texts, threads = list(suite.data[split][TEXT]), os.cpu_count() or 1
+    texts, threads = list(builder.context.data[split][TEXT]), os.cpu_count() or 1  # answers, not timings: every core
     return {
-        mode: predict_batched(load_predictor(model, threads=threads), texts, suite.harness.eval_batch_size)
-        for mode, model in zip(MODES, (artifact, served))
+        mode: predict_batched(load_predictor(model, threads=threads), texts, builder.profile.harness.eval_batch_size)
+        for mode, model in zip(MODES, (artifact, builder.serving(artifact)))
     }
 
 
@@ -69,9 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("second", help="artifact key of the candidate")
     parser.add_argument("--split", choices=("validation", "test"), default="validation",
                         help="where the answers are compared (default: validation, where choices are made)")
-    parser.add_argument("--profile", default="full", help="suite profile whose data and serving steps are used (default: full)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
-    add_profile_options(parser)
+    add_suite_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,19 +75,23 @@ def run(args: argparse.Namespace) -> int:
 
     from compressors.data import LABEL
     from compressors.measure.metrics import intent_metrics
+    from compressors.suite.build import Builder
+    from compressors.suite.settings import resolve_suite
 
     try:
-        suite = make_suite(args.profile, args.cache_dir or default_cache_dir(), args.suite_config, args.device)
-        answers = {key: split_answers(suite, key, args.split) for key in (args.first, args.second)}
+        settings = resolve_suite(args)
+        builder = Builder.open(settings.profile, settings.cache_dir, settings.device)
+        answers = {key: split_answers(builder, key, args.split) for key in (args.first, args.second)}
     except ValueError as error:
         print(f"compressors compare: error: {error}", file=sys.stderr)
         return 2
-    labels = np.asarray(suite.data[args.split][LABEL])
+    labels = np.asarray(builder.context.data[args.split][LABEL])
     accuracy = {(key, mode): float((answers[key][mode] == labels).mean()) for key in answers for mode in MODES}
     results = {mode: compare_answers(answers[args.first][mode], answers[args.second][mode], labels) for mode in MODES}
     print(format_comparison((args.first, args.second), accuracy, results, len(labels), args.split))
-    if args.split == "test" and suite.oos_id is not None:
+    names, oos = builder.context.data[args.split].features[LABEL].names, settings.profile.data.oos_label
+    if args.split == "test" and oos and oos in names:
         for key in answers:
-            served = intent_metrics(answers[key]["served"], labels, suite.oos_id)
+            served = intent_metrics(answers[key]["served"], labels, names.index(oos))
             print(f"{key} served: in-scope accuracy {served.in_scope_accuracy:.4f}, out-of-scope recall {served.oos_recall:.3f}")
     return 0

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from compressors.artifacts import default_cache_dir
-from compressors.commands.lock import add_profile_options, parse_names
+from compressors.commands.lock import parse_names
 from compressors.measure.figures import BASELINE
 from compressors.measure.paired import PairedSpeedup, paired_speedup
+from compressors.suite.settings import add_suite_options
 
 NAME = "crosscheck"
 SUMMARY = "time variants in separate processes (ABBA) and compare with a saved run's paired speed-ups"
@@ -73,10 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=int, default=200, help="timed calls per process (default: 200)")
     parser.add_argument("--warm", type=int, default=20, help="untimed calls before timing (default: 20)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="largest relative difference accepted (default: 0.15)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
-    parser.add_argument("--profile", default=None, help="suite profile (default: the run's)")
     parser.add_argument("--time-one", default=None, help=argparse.SUPPRESS)
-    add_profile_options(parser)
+    add_suite_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _time_in_child(name: str, profile: str, args: argparse.Namespace) -> float:
     command = [sys.executable, "-m", "compressors.cli", "crosscheck", "--time-one", name, "--profile", profile,
-               "--calls", str(args.calls), "--warm", str(args.warm), "--device", args.device,
-               "--cache-dir", str(args.cache_dir or default_cache_dir())]
-    if args.suite_config:
-        command += ["--suite-config", str(args.suite_config)]
+               "--calls", str(args.calls), "--warm", str(args.warm), "--device", args.device]
+    for option, value in (("--cache-dir", args.cache_dir), ("--suite-config", args.suite_config), ("--threads", args.threads)):
+        if value is not None:
+            command += [option, str(value)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise ValueError(f"timing {name} in a separate process failed:\n{done.stderr[-2000:]}")
@@ -123,19 +121,21 @@ def _time_in_child(name: str, profile: str, args: argparse.Namespace) -> float:
 
 
 def _time_one(args: argparse.Namespace) -> int:
-    """Child process: load one served variant, warm it, print the median of `--calls` timed calls."""
+    """Child process: load one served variant as the suite serves it, warm it, print the median of `--calls` timed calls."""
     import numpy as np
 
-    from compressors.commands.lock import make_suite
     from compressors.measure.harness import measure_latency
+    from compressors.suite.build import Builder
+    from compressors.suite.run import Suite
+    from compressors.suite.settings import resolve_suite
 
-    cache_dir = args.cache_dir or default_cache_dir()
-    planned = make_suite(args.profile, cache_dir, args.suite_config, args.device, plan_only=True).served(args.time_one)
+    settings = resolve_suite(args)
+    planned = Builder.open(settings.profile, settings.cache_dir, settings.device, plan_only=True).build(args.time_one)
     if not planned.path.is_dir():
-        print(f"{args.time_one} is not cached ({planned.path} is missing): run the suite on the {args.profile} profile first",
+        print(f"{args.time_one} is not cached ({planned.path} is missing): run the suite on the {settings.profile.name} profile first",
               file=sys.stderr)
         return 2
-    suite = make_suite(args.profile, cache_dir, args.suite_config, args.device)
-    seconds = measure_latency(suite.predictor(args.time_one), suite.queries, args.calls, args.warm)
+    suite = Suite.open(settings)
+    seconds = measure_latency(suite.served(args.time_one).predictor, suite.queries, args.calls, args.warm)
     print(json.dumps({"variant": args.time_one, "median_seconds": float(np.median(seconds))}))
     return 0

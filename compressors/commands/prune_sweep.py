@@ -5,8 +5,10 @@
 
 Builds (through the same cached steps as the suite's `pruned-*` variants) the profile's pruning
 config at each method and sparsity, and its structured pruning at each shape (heads x neurons
-kept per layer), evaluates each on the validation and the test split, times each against the
-dense reference in paired blocks (as the suite does), and writes `prune_sweep.md` (a Markdown
+kept per layer), and takes each through the suite's own serve and measure (the profile's serving
+steps, the faster attention kernel, test-split quality, plain latency, the paired speed-up
+against the dense reference), so a point's figures are those the suite reports for the same
+artifact; it also scores the validation split, and writes `prune_sweep.md` (a Markdown
 table) and `prune_sweep.png` (accuracy and size against sparsity, accuracy against speed-up)
 into `--out`. The profile's own sparsity and shape are the suite's variants (the same cache
 keys), so they are built once. Validation is what a choice among the rows may look at.
@@ -22,14 +24,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressors.artifacts import default_cache_dir, write_atomic
+from compressors.artifacts import write_atomic
 from compressors.data import LABEL, TEXT
-from compressors.measure.figures import format_number
+from compressors.measure.figures import Figures, format_number
+from compressors.suite.settings import add_suite_options
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from compressors.artifacts import Artifact
     from compressors.profiles import Profile
+    from compressors.suite.run import Suite
 
 NAME = "prune-sweep"
 SUMMARY = "accuracy, size and paired speed-up of magnitude, movement and structured pruning (table + plot)"
@@ -43,26 +48,50 @@ MARKDOWN, PLOT = "prune_sweep.md", "prune_sweep.png"
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One evaluated model: a pruned one, or the dense reference (method "dense").
+    """One measured model: a pruned one, or the dense reference (method "dense").
 
     Attributes:
         target: what was asked ("90%" of the weights, or "6x768": heads x neurons per layer).
         sparsity: zeros in the pruned weights (unstructured), or parameters removed (structured).
-        speedup: paired speed-up against the dense reference, with its interval (low, high).
+        validation_accuracy: served answers on the validation split (what a choice may look at).
+        figures: measured as the suite measures a variant, against the dense reference.
+        dense_size_mb: the stored size of the dense model it was pruned from.
     """
 
     method: str
     target: str
     sparsity: float
     validation_accuracy: float
-    accuracy: float
-    in_scope_accuracy: float
-    oos_recall: float
-    size_mb: float
+    figures: Figures
     dense_size_mb: float
-    speedup: float
-    speedup_low: float
-    speedup_high: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.figures.accuracy
+
+    @property
+    def in_scope_accuracy(self) -> float:
+        return self.figures.in_scope_accuracy
+
+    @property
+    def oos_recall(self) -> float:
+        return self.figures.oos_recall
+
+    @property
+    def size_mb(self) -> float:
+        return self.figures.size_mb
+
+    @property
+    def speedup(self) -> float:
+        return self.figures.speedup
+
+    @property
+    def speedup_low(self) -> float:
+        return self.figures.speedup_low
+
+    @property
+    def speedup_high(self) -> float:
+        return self.figures.speedup_high
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -109,69 +138,53 @@ def shape_label(heads: int | float, neurons: int | float) -> str:
 
 
 def run_sweep(
-    profile: Profile,
-    cache_dir: Path,
+    suite: Suite,
     methods: Sequence[str] | None = None,
     sparsities: Sequence[float] = DEFAULT_SPARSITIES,
-    threads: int | None = None,
     shapes: Sequence[tuple[int | float, int | float]] | None = None,
 ) -> list[SweepPoint]:
-    """Build, evaluate and time the dense reference and every (method, sparsity) and structured
-    shape; returns the reference first."""
-    # The sweep builds and runs models: the heavy layers load here, not when the CLI starts.
-    from compressors.formats.predictors import load_predictor
-    from compressors.measure.harness import evaluate
-    from compressors.measure.paired import PairedSpeedup, measure_paired, paired_speedup
+    """Build, serve, evaluate and measure (as the suite does its variants) the dense reference and
+    every (method, sparsity) and structured shape; returns the reference first."""
     from compressors.steps.base import build_chain
     from compressors.steps.prune import METHODS
-    from compressors.suite import Suite
 
+    profile, builder = suite.profile, suite.builder
     methods = methods or (*METHODS, STRUCTURED)
     shapes = shapes or ((profile.structured.heads, profile.structured.neurons),)
-    suite = Suite(profile, cache_dir)
-    threads = threads or profile.harness.threads
-    harness = profile.harness
-    reference_artifact = suite.artifact(sweep_reference(profile))
-    reference = load_predictor(reference_artifact, threads)
-
-    def accuracy_on(predictor, split) -> float:
-        return evaluate(predictor, split[TEXT], split[LABEL], suite.oos_id, harness.eval_batch_size).accuracy
-
-    def measure(artifact, method: str, target: str, sparsity: float) -> SweepPoint:
-        is_reference = artifact is reference_artifact
-        predictor = reference if is_reference else load_predictor(artifact, threads)
-        metrics = evaluate(predictor, suite.test[TEXT], suite.test[LABEL], suite.oos_id, harness.eval_batch_size)
-        if is_reference:
-            speedup = PairedSpeedup(1.0, 1.0, 1.0, ())
-        else:
-            speedup = paired_speedup(measure_paired(reference, predictor, suite.queries, harness.paired), harness.paired.confidence)
-        size_mb = artifact.deployed_bytes() / 1e6
-        point = SweepPoint(
-            method=method, target=target, sparsity=sparsity,
-            validation_accuracy=accuracy_on(predictor, suite.data["validation"]),
-            accuracy=metrics.accuracy, in_scope_accuracy=metrics.in_scope_accuracy, oos_recall=metrics.oos_recall,
-            size_mb=size_mb, dense_size_mb=artifact.meta.get("dense_size_mb", size_mb),
-            speedup=speedup.estimate, speedup_low=speedup.low, speedup_high=speedup.high,
-        )
-        logger.info("prune-sweep: %s %s: validation %.4f, test %.4f, %.1f MB, %.2fx", method, target,
-                    point.validation_accuracy, point.accuracy, point.size_mb, point.speedup)
-        return point
-
-    source = None if profile.pruning.checkpoint else suite.artifact(profile.pruning_source)
-    points = [measure(reference_artifact, "dense", "-", 0.0)]
+    reference = sweep_reference(profile)
+    points = [sweep_point(suite, reference, "dense", "-", 0.0, None)]
+    source = None if profile.pruning.checkpoint else builder.artifact(profile.pruning_source)
     for method in (m for m in methods if m != STRUCTURED):
         for sparsity in sparsities:
-            config = replace(profile.pruning, method=method, sparsity=sparsity)
-            artifact = build_chain(source, (config,), suite.context)
-            points.append(measure(artifact, method, f"{sparsity:.0%}", artifact.meta.get("sparsity", sparsity)))
+            artifact = build_chain(source, (replace(profile.pruning, method=method, sparsity=sparsity),), builder.context)
+            points.append(sweep_point(suite, reference, method, f"{sparsity:.0%}", artifact.meta.get("sparsity", sparsity), artifact))
     if STRUCTURED in methods:
-        structured_source = suite.artifact(profile.pruning_source)
+        structured_source = builder.artifact(profile.pruning_source)
         for heads, neurons in shapes:
             config = replace(profile.structured, heads=heads, neurons=neurons)
-            artifact = build_chain(structured_source, (config,), suite.context)
+            artifact = build_chain(structured_source, (config,), builder.context)
             removed = 1.0 - artifact.meta["parameters_after"] / artifact.meta["parameters_before"]
-            points.append(measure(artifact, STRUCTURED, shape_label(heads, neurons), removed))
+            points.append(sweep_point(suite, reference, STRUCTURED, shape_label(heads, neurons), removed, artifact))
     return points
+
+
+def sweep_point(suite: Suite, reference: str, method: str, target: str, sparsity: float, artifact: Artifact | None) -> SweepPoint:
+    """One model of the sweep (`artifact` None: the reference variant itself) through the suite's
+    serve, evaluate and measure, against the reference variant."""
+    from compressors.measure.harness import evaluate
+
+    if artifact is None:
+        evaluated, artifact = suite.evaluate(reference), suite.builder.artifact(reference)
+    else:
+        evaluated = suite.evaluate_served(f"{method} {target}", suite.serve_artifact(suite.builder.serving(artifact)))
+    figures = suite.measure(evaluated, reference=reference)
+    validation = suite.data["validation"]
+    accuracy = evaluate(evaluated.served.predictor, validation[TEXT], validation[LABEL], suite.oos_id,
+                        suite.harness.eval_batch_size).accuracy
+    point = SweepPoint(method, target, sparsity, accuracy, figures, artifact.meta.get("dense_size_mb", figures.size_mb))
+    logger.info("prune-sweep: %s %s: validation %.4f, test %.4f, %.1f MB, %.2fx", method, target,
+                point.validation_accuracy, point.accuracy, point.size_mb, point.speedup)
+    return point
 
 
 def sweep_reference(profile: Profile) -> str:
@@ -183,7 +196,7 @@ def sweep_reference(profile: Profile) -> str:
 def format_sweep(points: Sequence[SweepPoint], profile: str, source: str) -> str:
     """The Markdown table of a sweep (the dense reference first)."""
     lines = [
-        f"Pruning sweep, `{profile}` profile, against `{source}` (argmax answers, no threshold). Sparsity is the "
+        f"Pruning sweep, `{profile}` profile, against `{source}` (served as the suite serves its variants). Sparsity is the "
         "fraction of zeros in the pruned weights (unstructured) or of parameters removed (structured); the "
         "speed-up is paired against the dense reference at batch size 1, with its 95% interval.",
         "",
@@ -244,27 +257,25 @@ def write_sweep(points: Sequence[SweepPoint], out: Path, profile: str, source: s
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="full", help="suite profile (default: full; 'small' for a quick check)")
     parser.add_argument("--out", type=Path, required=True, help=f"directory for {MARKDOWN} and {PLOT}")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"artifact cache (default: {default_cache_dir()})")
     parser.add_argument("--sparsities", type=parse_fractions, default=DEFAULT_SPARSITIES, help="default: 0.5,0.8,0.9")
     parser.add_argument("--methods", type=parse_methods, default=None,
                         help="default: every method (magnitude,movement,structured)")
     parser.add_argument("--shapes", type=parse_shapes, default=None,
                         help="structured shapes, heads x neurons kept per layer (default: the profile's, e.g. 6x768)")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads for evaluation (default: the profile's)")
+    add_suite_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from compressors.profiles import get_profile
+    from compressors.suite.run import Suite
+    from compressors.suite.settings import resolve_suite
 
     try:
-        profile = get_profile(args.profile)
+        settings = resolve_suite(args)
     except ValueError as error:
         print(f"compressors prune-sweep: error: {error}", file=sys.stderr)
         return 2
-    points = run_sweep(profile, args.cache_dir or default_cache_dir(), args.methods, args.sparsities, args.threads,
-                       args.shapes)
-    for path in write_sweep(points, args.out, profile.name, sweep_reference(profile)):
+    points = run_sweep(Suite.open(settings), args.methods, args.sparsities, args.shapes)
+    for path in write_sweep(points, args.out, settings.profile.name, sweep_reference(settings.profile)):
         print(path)
     return 0

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from compressors.data import LABEL, TEXT, load_data
 from compressors.formats.checkpoints import load_tokenizer
+from compressors.suite.settings import add_profile_options
 
 if TYPE_CHECKING:
     from compressors.profiles import Profile
@@ -58,18 +59,18 @@ def format_report(kept: int, vocabulary: int, shares: dict[str, DroppedShare]) -
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="full", help="suite profile (default: full)")
+    add_profile_options(parser)
     parser.add_argument("--min-count", type=int, default=1, help="TrimVocabulary.min_count (default 1)")
     parser.add_argument("--keep-frequent", type=int, default=0, help="TrimVocabulary.keep_frequent (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
     # Trimming needs the tokenizer libraries: they load here, not when the CLI starts.
-    from compressors.profiles import get_profile
     from compressors.steps.trim_vocabulary import TrimVocabulary
+    from compressors.suite.settings import resolve_suite
 
     try:
-        profile = get_profile(args.profile)
+        profile = resolve_suite(args).profile
         config = TrimVocabulary(min_count=args.min_count, keep_frequent=args.keep_frequent)
     except ValueError as error:
         print(f"compressors trim-report: error: {error}", file=sys.stderr)

@@ -5,7 +5,7 @@
 
 Without --cache-dir every artifact is rebuilt in a fresh temporary cache, so the check is of
 the build itself. For each variant that differs, the step where its chain first diverges is
-named. Exits 0 when every artifact matches, 1 when some differ, 2 on a usage error.
+named. The profile is the lock's. Exits 0 when every artifact matches, 1 when some differ, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from compressors.commands.lock import add_profile_options, make_suite
+from compressors.suite.settings import add_suite_options
 
 NAME = "verify"
 SUMMARY = "rebuild a profile and report every artifact whose files differ from a lock"
@@ -24,19 +24,20 @@ SUMMARY = "rebuild a profile and report every artifact whose files differ from a
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock", type=Path, required=True, help="a lock written by `compressors lock`")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="verify this cache (default: rebuild in a fresh temporary one)")
-    add_profile_options(parser)
+    add_suite_options(parser, cache_dir_help="verify this cache (default: rebuild in a fresh temporary one)")
 
 
 def run(args: argparse.Namespace) -> int:
     from compressors.artifacts import build_environment
     from compressors.lock import environment_differences, read_lock, verify_lock
+    from compressors.suite.build import Builder
+    from compressors.suite.settings import resolve_suite
 
     scratch = None if args.cache_dir else Path(tempfile.mkdtemp(prefix="compressors-verify-"))
     try:
         lock = read_lock(args.lock)
-        suite = make_suite(lock["profile"], args.cache_dir or scratch, args.suite_config, args.device)
-        diverging, first = verify_lock(suite, lock)
+        settings = resolve_suite(args, default_profile=lock["profile"])
+        diverging, first = verify_lock(Builder.open(settings.profile, args.cache_dir or scratch, settings.device), lock)
         environment = environment_differences(lock.get("built_with", {}), build_environment())
     except ValueError as error:
         print(f"compressors verify: error: {error}", file=sys.stderr)

@@ -1,11 +1,16 @@
-"""The prune-sweep command: argument parsing, the table and the plot (the builds are the prune step's)."""
+"""The prune-sweep command: argument parsing, the table and the plot (the builds are the prune step's),
+and a point measured exactly as the suite measures a variant."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from dataclasses import replace
 
 import pytest
+from suite_support import PROFILE, FakeModel, fake_artifact, fake_suite
+from tests_support import FakeClock
 
 from compressors.cli import main
 from compressors.commands.prune_sweep import (
@@ -15,12 +20,17 @@ from compressors.commands.prune_sweep import (
     parse_methods,
     parse_shapes,
     shape_label,
+    sweep_point,
+    sweep_reference,
     write_sweep,
 )
+from compressors.measure.figures import Figures
+
 
 def _point(method: str, target: str, sparsity: float, accuracy: float, oos: float, speedup: float) -> SweepPoint:
-    return SweepPoint(method, target, sparsity, accuracy + 0.05, accuracy, 0.94, oos, 91.8 - 40 * sparsity, 91.8,
-                      speedup, speedup * 0.9, speedup * 1.1)
+    figures = Figures(method, accuracy=accuracy, in_scope_accuracy=0.94, oos_recall=oos, size_bytes=(91.8 - 40 * sparsity) * 1e6,
+                      speedup=speedup, speedup_low=speedup * 0.9, speedup_high=speedup * 1.1)
+    return SweepPoint(method, target, sparsity, accuracy + 0.05, figures, 91.8)
 
 
 POINTS = [
@@ -77,3 +87,27 @@ def test_the_cli_knows_the_subcommand_and_needs_an_output_directory(capsys) -> N
 def test_unknown_profile_is_explained(tmp_path, capsys) -> None:
     assert main(["prune-sweep", "--profile", "smal", "--out", str(tmp_path)]) == 2
     assert "did you mean 'small'" in capsys.readouterr().err
+
+
+def test_a_sweep_point_has_the_figures_the_suite_measures_for_the_same_artifact(tmp_path) -> None:
+    from compressors.data import load_data
+
+    clock = FakeClock()
+    test = load_data(PROFILE.data)["test"]
+    classes = len(test.features["intent"].names)
+    truth = dict(zip(test["text"], test["intent"]))
+    # Costs in powers of two keep the fake clock exact, so both timings agree to the last bit.
+    pruned = FakeModel(clock, 2.0**-9, {**truth, test["text"][0]: (test["intent"][0] + 1) % classes}, classes)
+    suite = fake_suite(tmp_path / "suite", {"baseline": (FakeModel(clock, 2.0**-8, truth, classes), 100), "pruned-magnitude": (pruned, 60)},
+                       clock, load=0.05)
+    assert sweep_reference(suite.profile) == "baseline"
+    variant = suite.record("pruned-magnitude").figures  # latency timed as the sweep times it: no pytest-benchmark here
+    suite.figures.clear()  # the sweep measures the baseline's p50 itself, as a run without the baseline's test does
+    same = fake_artifact(tmp_path / "sweep", "pruned-magnitude", 60, sparsity=0.9)
+    point = sweep_point(suite, "baseline", "magnitude", "90%", 0.9, same)
+    expected = suite.record("pruned-magnitude").figures
+    assert json.dumps(replace(point.figures, variant="pruned-magnitude", meta={}).to_extra_info(), sort_keys=True) == \
+        json.dumps(replace(expected, meta={}).to_extra_info(), sort_keys=True)
+    assert point.figures.speedup == pytest.approx(2.0) and point.figures.accuracy < 1.0 and variant.speedup == pytest.approx(2.0)
+    assert point.figures.meta == {**expected.meta, "sparsity": 0.9}
+    assert point.accuracy == point.figures.accuracy and point.size_mb == pytest.approx(60e-6)
