@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from compressors.profiles import FULL, SMALL
-from compressors.suite import Suite
+from compressors.suite.build import Builder
 
 PINNED = {
     "full": {
@@ -31,7 +31,7 @@ PINNED = {
 @pytest.mark.parametrize("profile", [FULL, SMALL], ids=["full", "small"])
 def test_pinned_cache_keys_do_not_move(profile, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    suite = Suite(profile, tmp_path, device="cpu", plan_only=True)
+    suite = Builder.open(profile, tmp_path, device="cpu", plan_only=True)
     keys = {name: suite.artifact(name).key for name in PINNED[profile.name]}
     assert keys == PINNED[profile.name]
     assert not any(tmp_path.iterdir()), "planning keys must not build anything"
@@ -44,7 +44,7 @@ def test_an_ensemble_teacher_is_the_baseline_chain_reseeded_and_keys_the_student
     from compressors.steps.distill import Distill
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    suite = Suite(FULL, tmp_path, device="cpu", plan_only=True)
+    suite = Builder.open(FULL, tmp_path, device="cpu", plan_only=True)
     (fine_tune,) = suite.variants["baseline"].steps
     member = suite.reseeded("baseline", 43)
     assert member.key == build_chain(None, (replace(fine_tune, train=replace(fine_tune.train, seed=43)),), suite.context).key
