@@ -1,8 +1,8 @@
 """Measure: a served variant's figures against a reference (the baseline), given its queries, harness and clock.
 
-`evaluate` scores a served predictor on the test split; `measure` times it (plain latency, the
-paired speed-up against the reference, throughput) and assembles its `Figures`. Both are pure
-given their inputs, the clock and the load monitor: no cache, no files.
+`measure` times an evaluated variant (plain latency, the paired speed-up against the reference,
+throughput) and assembles its `Figures`; it is pure given its inputs, the clock and the load
+monitor: no cache, no files.
 """
 
 from __future__ import annotations
@@ -12,43 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
-import numpy as np
-
 from compressors.measure.contention import while_measuring
 from compressors.measure.figures import Figures
-from compressors.measure.harness import (
-    HarnessConfig,
-    batch_agreement,
-    latency_query_set,
-    latency_summary,
-    measure_latency,
-    measure_throughput,
-    predict_batched,
-    predict_single,
-)
-from compressors.measure.metrics import IntentMetrics, intent_metrics
+from compressors.measure.harness import HarnessConfig, latency_summary, measure_latency, measure_throughput
 from compressors.measure.paired import measure_paired, paired_speedup
-from compressors.suite.serve import Served
+from compressors.suite.evaluate import Evaluated, Quality
 
 Monitor = Callable[[Callable[[], list[float]]], tuple[list[float], float]]
-
-
-@dataclass(frozen=True)
-class Quality:
-    """Accuracy figures of one variant on the test split, on its timed path.
-
-    Attributes:
-        metrics: accuracy, in-scope accuracy, OOS recall on the timed path.
-        path: "batch size 1" (int8 variants: the path a server runs and the suite times) or "batched".
-        batched_accuracy: accuracy of batched predictions when the path is batch size 1, else NaN.
-        agreement: share of queries whose batched prediction equals the batch-size-1 one (the
-            whole split for int8 variants, a sample for float ones).
-    """
-
-    metrics: IntentMetrics
-    path: str
-    batched_accuracy: float
-    agreement: float
 
 
 @dataclass(frozen=True)
@@ -69,38 +39,11 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Evaluated:
-    """A served variant with its quality: what `measure` needs besides timing."""
-
-    name: str
-    served: Served
-    quality: Quality
-
-
-@dataclass(frozen=True)
 class Reference:
     """What figures are relative to: the baseline's (or a sweep's dense model's) quality, size and plain p50."""
 
     evaluated: Evaluated
     p50_ms: float
-
-
-def evaluate(served: Served, texts: Sequence[str], labels: Sequence[int], oos_id: int | None, harness: HarnessConfig,
-             single_path: bool) -> Quality:
-    """Test-split metrics on the timed path, and batched vs batch-size-1 agreement.
-
-    Args:
-        single_path: score batch-size-1 answers (int8 variants, whose batching may answer otherwise).
-    """
-    predictor, labels = served.predictor, np.asarray(labels)
-    batched = predict_batched(predictor, texts, harness.eval_batch_size)
-    if single_path:
-        single = predict_single(predictor, texts)
-        return Quality(intent_metrics(single, labels, oos_id), "batch size 1", float((batched == labels).mean()),
-                       float((batched == single).mean()))
-    sample = latency_query_set(texts, harness.agreement_sample)
-    agreement = batch_agreement(predictor, sample, harness.eval_batch_size)
-    return Quality(intent_metrics(batched, labels, oos_id), "batched", math.nan, agreement)
 
 
 def measure(subject: Evaluated, reference: Reference | None, queries: Sequence[str], harness: HarnessConfig,

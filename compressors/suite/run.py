@@ -19,7 +19,8 @@ from compressors.measure.contention import while_measuring
 from compressors.measure.figures import BASELINE, Figures
 from compressors.measure.harness import latency_query_set, measure_latency
 from compressors.suite.build import Builder
-from compressors.suite.measure import Evaluated, Latency, Monitor, Reference, evaluate, measure
+from compressors.suite.evaluate import Evaluated, evaluate
+from compressors.suite.measure import Latency, Monitor, Reference, measure
 from compressors.suite.serve import Loader, Served, inject, serve
 from compressors.suite.settings import SuiteSettings
 from compressors.suite.verdict import Verdict, judge
