@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from compressors.artifacts import format_duration
-from compressors.measure.budgets import BudgetBroken, Check, Status
-from compressors.measure.figures import figures_table
+from compressors.measure.budgets import LIMITS_BY_KEY, BudgetBroken, Check, Status
+from compressors.measure.figures import CheckRecord, figures_table
 from compressors.measure.injected import check_factor
 from compressors.measure.machine import machine_facts
 from compressors.suite.run import Suite
@@ -161,10 +161,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(build_times_table(events))
 
 
-def inconclusive_line(variant: str, check, load: float) -> str:
+def inconclusive_line(variant: str, check: CheckRecord, load: float) -> str:
     """One inconclusive verdict with the machine's load while it was timed."""
     share = "an unknown share" if math.isnan(load) else f"{load:.0%}"
-    return f"{variant}: {check.figure} = {check.value:.4g}, budget {check.key} {check.limit:g}: others used {share} of the CPU time"
+    relation = LIMITS_BY_KEY[check.key].direction.relation
+    return (f"{variant}: {check.figure} = {check.value:.4g}, budget {check.key} ({relation} {check.limit:g}): "
+            f"others used {share} of the CPU time")
 
 
 def _write_list(terminalreporter, title: str, lines: list[str]) -> None:

@@ -163,3 +163,13 @@ def test_progress_lines_reach_a_pipe_while_the_build_runs(pytester) -> None:
         process.kill()
     assert go.exists(), "".join(seen)[-3000:]
     assert process.returncode == 0 and "1 passed" in rest, "".join(seen) + rest
+
+
+def test_an_inconclusive_verdict_is_listed_with_the_load_it_was_timed_under() -> None:
+    from compressors.measure.figures import CheckRecord
+    from compressors.pytest_plugin import inconclusive_line
+
+    check = CheckRecord("min_speedup", "speedup", 3.0, 2.5, "inconclusive")
+    assert inconclusive_line("distilled", check, 0.42) == (
+        "distilled: speedup = 2.5, budget min_speedup (>= 3): others used 42% of the CPU time")
+    assert "others used an unknown share of the CPU time" in inconclusive_line("distilled", check, float("nan"))

@@ -8,9 +8,10 @@ makes `--warm` untimed calls, then times `--calls` batch-size-1 calls over the s
 queries; its figure is the median call time. Processes alternate baseline and variant in ABBA
 order (B V | V B | B V ...) for `--pairs` pairs, so a drift of the machine cancels in each
 pair's ratio; the speed-up is the Hodges-Lehmann estimate over the pairs with its 95% interval,
-as in the suite. The artifacts must be cached (run the suite first). A variant whose speed-up
-differs from the run's paired one by more than `--tolerance` is named. Exits 0 when every
-variant agrees, 1 when one does not, 2 on a usage error.
+as in the suite. The profile is the run's unless --profile names one; the artifacts must be
+cached (run the suite first). A variant whose speed-up differs from the run's paired one by
+more than `--tolerance` is named. Exits 0 when every variant agrees, 1 when one does not, 2 on
+a usage error.
 """
 
 from __future__ import annotations
