@@ -207,3 +207,38 @@ def cost_queries(texts: Sequence[str], count: int) -> tuple[str, ...]:
     """The fixed queries the cost is counted over: the first `count` of the latency query set."""
     return tuple(texts[:count])
 
+
+
+class RunCosts:
+    """A suite run's cost figures: one worker for every variant (started on first use), each count kept.
+
+    Torch variants are counted with sdpa attention, the kernel a user gets by default: the suite's
+    own choice between sdpa and eager is made by timing, which a busy machine can flip, and the
+    count must not move with it.
+    """
+
+    def __init__(self, work_dir: Path, queries: Sequence[str], threads: int, max_length: int,
+                 ort_spinning: bool = True, cache_sim: bool = False) -> None:
+        if not queries:
+            raise ValueError("the cost figure needs at least one query")
+        require_valgrind()
+        self.work_dir, self.queries, self.cache_sim = Path(work_dir), tuple(queries), cache_sim
+        self.threads, self.max_length, self.ort_spinning = threads, max_length, ort_spinning
+        self._meter: CostMeter | None = None
+        self._costs: dict[str, Cost] = {}
+
+    def of(self, label: str, artifact: Path, repeat_factor: float = 1.0) -> Cost:
+        """The cost per query of a served artifact, counted once per label."""
+        if label not in self._costs:
+            if self._meter is None:
+                self._meter = CostMeter(self.work_dir, self.cache_sim)
+            request = CostRequest(label, Path(artifact), self.queries, self.threads, self.max_length,
+                                  ort_spinning=self.ort_spinning, repeat_factor=repeat_factor)
+            self._costs[label] = self._meter.measure(request)
+            logger.info("cost: %s runs %.3f M instructions a query", label, self._costs[label].instructions_per_query / 1e6)
+        return self._costs[label]
+
+    def close(self) -> None:
+        if self._meter is not None:
+            self._meter.close()
+            self._meter = None

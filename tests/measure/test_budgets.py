@@ -201,3 +201,30 @@ def test_every_variant_of_the_packaged_budgets_has_the_budgets_it_needs(profile)
             needs |= {"an in-scope floor": {"min_in_scope_accuracy"}, "an OOS-recall floor": {"min_oos_recall"}}
         missing += [f"{name}: {what}" for what, options in needs.items() if not keys & options]
     assert not missing, missing
+
+
+def _packaged_budgets() -> list[tuple[str, str, Budget]]:
+    budgets = load_budgets(DEFAULT_BUDGETS, VARIANT_NAMES, PROFILES)
+    return [(profile, name, budget) for profile, table in budgets.items() for name, budget in table.items()]
+
+
+# Figures that are differences of two shares lie in [-1, 1]; every other limited figure is >= 0.
+_DIFFERENCES = {"accuracy_drop", "oos_recall_drop", "accuracy_drop_vs_source"}
+
+
+def test_every_packaged_limit_and_shortfall_can_fail() -> None:
+    cannot = []
+    for profile, name, budget in _packaged_budgets():
+        for key, limit in budget.limits().items():
+            kind = LIMITS_BY_KEY[key]
+            if kind.direction.value == "min" and limit <= 0:
+                cannot.append(f"{profile}.{name}.{key} = {limit}: no figure is below it")
+            if kind.figure in _DIFFERENCES and limit >= 1:
+                cannot.append(f"{profile}.{name}.{key} = {limit}: no difference of shares is above it")
+        for key, shortfall in budget.shortfalls.items():
+            kind = LIMITS_BY_KEY[key]
+            if kind.direction.value == "min" and shortfall.reached - shortfall.margin <= 0:
+                cannot.append(f"{profile}.{name}.shortfall.{key}: 'worse' needs a figure below {shortfall.reached - shortfall.margin:g}")
+            if kind.figure in _DIFFERENCES and shortfall.reached + shortfall.margin >= 1:
+                cannot.append(f"{profile}.{name}.shortfall.{key}: 'worse' needs a difference above 1")
+    assert not cannot, cannot
