@@ -17,6 +17,7 @@ import pytest
 from compressors.artifacts import format_duration
 from compressors.measure.budgets import LIMITS_BY_KEY, BudgetBroken, Check, Status
 from compressors.measure.figures import CheckRecord, figures_table
+from compressors.measure.cost import CostUnavailable, RunCosts, require_valgrind
 from compressors.measure.injected import check_factor
 from compressors.measure.machine import machine_facts
 from compressors.suite.run import Suite
@@ -43,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_suite_options(group, judging=True)
     group.addoption("--rebuild", action="store_true", help="rebuild every artifact this run uses")
     group.addoption(
+        "--cost", action="store_true",
+        help="also count each variant's instructions per query under valgrind (cost_ratio: the CI's speed verdict, "
+        "the same on any host); needs valgrind (apt-get install valgrind)",
+    )
+    group.addoption(
         "--inject-regression",
         default=os.environ.get(INJECT_ENV, ""),
         metavar="VARIANT=FACTOR[,...]",
@@ -57,7 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[_SETTINGS] = resolve_suite(config.option, rebuild=config.getoption("--rebuild"))
         config.stash[_INJECTED] = parse_injected(config.getoption("--inject-regression"))
-    except ValueError as error:
+        if config.getoption("--cost"):
+            require_valgrind()
+    except (ValueError, CostUnavailable) as error:
         raise pytest.UsageError(str(error)) from None
 
 
@@ -89,7 +97,13 @@ def suite(pytestconfig: pytest.Config) -> Suite:
     """The session's suite: data loaded, artifacts built on demand, measurements remembered."""
     _show_progress(pytestconfig)
     try:
-        instance = Suite.open(pytestconfig.stash[_SETTINGS], injected=pytestconfig.stash[_INJECTED])
+        settings = pytestconfig.stash[_SETTINGS]
+        instance = Suite.open(settings, injected=pytestconfig.stash[_INJECTED])
+        if pytestconfig.getoption("--cost"):
+            harness = settings.profile.harness
+            instance.costs = RunCosts(settings.cache_dir / "cost", instance.queries[: harness.cost_queries], harness.threads,
+                                      harness.max_length, harness.ort_spinning, harness.cost_cache_sim)
+            pytestconfig.add_cleanup(instance.costs.close)
     except ValueError as error:
         pytest.exit(f"compressors: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
     pytestconfig.stash[_SUITE] = instance

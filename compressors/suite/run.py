@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 
 from compressors.artifacts import Artifact
@@ -16,6 +17,7 @@ from compressors.data import LABEL, TEXT
 from compressors.formats.predictors import load_predictor
 from compressors.measure.budgets import Budget
 from compressors.measure.contention import while_measuring
+from compressors.measure.cost import RunCosts
 from compressors.measure.figures import BASELINE, Figures
 from compressors.measure.harness import latency_query_set, measure_latency
 from compressors.suite.build import Builder
@@ -51,6 +53,8 @@ class Suite:
         self.clock, self.monitor, self.load = clock, monitor, load
         self.evaluated: dict[str, Evaluated] = {}
         self.figures: dict[str, Figures] = {}
+        # The cost figure's worker (`--cost`); None leaves the cost figures NaN.
+        self.costs: RunCosts | None = None
         if self.injected:
             logger.warning("test-only injected regression: %s", self.injected)
 
@@ -93,8 +97,14 @@ class Suite:
         variant = self.variants.get(subject.name)
         source = self.evaluate(variant.fp32_source).quality if variant is not None and variant.fp32_source else None
         against = None if subject.name == reference else self.reference(reference)
-        return measure(subject, against, self.queries, self.harness, latency_seconds, source=source, clock=self.clock,
-                       monitor=self.monitor)
+        figures = measure(subject, against, self.queries, self.harness, latency_seconds, source=source, clock=self.clock,
+                          monitor=self.monitor)
+        if self.costs is None:
+            return figures
+        own, base = (self.costs.of(e.name, e.served.artifact.path, e.served.injected)
+                     for e in (subject, self.evaluate(reference)))
+        return replace(figures, instructions_per_query=own.instructions_per_query, ll_misses_per_query=own.ll_misses_per_query,
+                       cost_ratio=base.instructions_per_query / own.instructions_per_query, cost_isa=own.isa)
 
     def record(self, name: str, latency_seconds=None, budget: Budget | None = None) -> Verdict:
         """The variant measured against the baseline and judged by `budget`; its figures kept in `figures`."""
