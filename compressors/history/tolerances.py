@@ -7,7 +7,8 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from compressors.measure.budgets import GATE_TABLE, BudgetError, hint, read_budgets_file
+from compressors.measure.budgets import GATE_TABLE, BudgetError, read_budgets_file
+from compressors.names import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def gate_tolerances(path: Path, table: object, profiles: Collection[str], profil
         if not isinstance(overrides, dict):
             continue
         if name not in profiles:
-            raise BudgetError(f"{path}: [{GATE_TABLE}.{name}] is not a profile{hint(name, list(profiles))}; "
+            raise BudgetError(f"{path}: [{GATE_TABLE}.{name}] is not a profile{did_you_mean(name, list(profiles))}; "
                               f"sub-tables of [{GATE_TABLE}] are named after one of {sorted(profiles)}")
         tolerances = _tolerances(f"{path}: [{GATE_TABLE}.{name}]", {**shared, **overrides}, overrides)
         if name == profile:
@@ -109,7 +110,7 @@ def _tolerances(where: str, table: dict, keys: dict | None = None) -> GateTolera
     known = [f.name for f in fields(GateTolerances)]
     for key in table if keys is None else keys:
         if key not in known:
-            raise BudgetError(f"{where}: unknown key {key!r}{hint(key, known)}; known keys: {known} "
+            raise BudgetError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}; known keys: {known} "
                               "(or a sub-table named after a profile)")
     try:
         return GateTolerances(**table)

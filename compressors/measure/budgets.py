@@ -21,7 +21,6 @@ earlier runs); `compressors.history.tolerances` reads it.
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -32,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from compressors.measure.figures import CheckRecord, Figures
+from compressors.names import did_you_mean
 
 GATE_TABLE = "gate"
 SHORTFALL_TABLE = "shortfall"
@@ -157,7 +157,7 @@ class Budget:
     def __init__(self, shortfalls: Mapping[str, Shortfall] | None = None, **limits: float | None) -> None:
         for key in limits:
             if key not in LIMITS_BY_KEY:
-                raise ValueError(f"unknown budget key {key!r}{hint(key, list(BUDGET_KEYS))}; known keys: {list(BUDGET_KEYS)}")
+                raise ValueError(f"unknown budget key {key!r}{did_you_mean(key, list(BUDGET_KEYS))}; known keys: {list(BUDGET_KEYS)}")
         ordered = {key: float(limits[key]) for key in BUDGET_KEYS if limits.get(key) is not None}
         object.__setattr__(self, "values", MappingProxyType(ordered))
         object.__setattr__(self, "shortfalls", MappingProxyType(dict(shortfalls or {})))
@@ -288,14 +288,14 @@ def load_budgets(path: Path, variants: Iterable[str], profiles: Iterable[str]) -
         if profile == GATE_TABLE:  # the gate's tolerances: compressors.history.tolerances reads them
             continue
         if profile not in profiles:
-            raise BudgetError(f"{path}: [{profile}] is not a profile; expected one of {profiles}{hint(profile, profiles)}")
+            raise BudgetError(f"{path}: [{profile}] is not a profile; expected one of {profiles}{did_you_mean(profile, profiles)}")
         if not isinstance(table, dict):
             raise BudgetError(f"{path}: {profile} must be a table of variants")
         shared: dict[str, str] = {}
         for variant, limits in table.items():
             where = f"{path}: [{profile}.{variant}]"
             if variant not in variants:
-                raise BudgetError(f"{where}: unknown variant {variant!r}{hint(variant, variants)}")
+                raise BudgetError(f"{where}: unknown variant {variant!r}{did_you_mean(variant, variants)}")
             if isinstance(limits, dict) and SAME_AS in limits:
                 shared[variant] = _same_as(where, limits, table)
                 continue
@@ -311,7 +311,7 @@ def _same_as(where: str, limits: dict, table: dict) -> str:
     if set(limits) != {SAME_AS}:
         raise BudgetError(f"{where}: {SAME_AS} shares another variant's whole budget; remove the other keys {sorted(set(limits) - {SAME_AS})}")
     if not isinstance(model, str) or model not in table:
-        raise BudgetError(f"{where}: {SAME_AS} = {model!r} names no variant with a budget in this profile{hint(str(model), list(table))}")
+        raise BudgetError(f"{where}: {SAME_AS} = {model!r} names no variant with a budget in this profile{did_you_mean(str(model), list(table))}")
     if isinstance(table[model], dict) and SAME_AS in table[model]:
         raise BudgetError(f"{where}: {SAME_AS} = {model!r}, which itself shares a budget; name the variant that holds it")
     return model
@@ -363,7 +363,7 @@ def _number(where: str, key: str, value: object) -> float:
 
 def _limit(where: str, key: str, value: object) -> float:
     if key not in LIMITS_BY_KEY:
-        raise BudgetError(f"{where}: unknown key {key!r}{hint(key, list(BUDGET_KEYS))}; known keys: {sorted(BUDGET_KEYS)}")
+        raise BudgetError(f"{where}: unknown key {key!r}{did_you_mean(key, list(BUDGET_KEYS))}; known keys: {sorted(BUDGET_KEYS)}")
     number = _number(where, key, value)
     if number < 0:
         raise BudgetError(f"{where}: {key} must not be negative, got {value}")
@@ -372,7 +372,3 @@ def _limit(where: str, key: str, value: object) -> float:
     return number
 
 
-def hint(name: str, options: list[str]) -> str:
-    """`; did you mean 'x'?` for the nearest option, or nothing."""
-    close = difflib.get_close_matches(name, options, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
