@@ -2,7 +2,7 @@
 
 A block sits between two HTML comments (Markdown hides them), each on a line of its own:
 
-    <!-- table: headline source=docs/results/2026-12-05-zen1/small.json variants=baseline,distilled -->
+    <!-- table: headline source=docs/results/2026-12-05-epyc-avx512/small.json variants=baseline,distilled -->
     (generated: the run's date and machine, then one row per variant)
     <!-- end table -->
 

@@ -194,6 +194,9 @@ class CostMeter:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         shutil.rmtree(self.dumps, ignore_errors=True)
 
     def __enter__(self) -> CostMeter:

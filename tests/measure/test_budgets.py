@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -228,3 +229,23 @@ def test_every_packaged_limit_and_shortfall_can_fail() -> None:
             if kind.figure in _DIFFERENCES and shortfall.reached + shortfall.margin >= 1:
                 cannot.append(f"{profile}.{name}.shortfall.{key}: 'worse' needs a difference above 1")
     assert not cannot, cannot
+
+
+SMALL_RUN = Path(__file__).resolve().parents[2] / "docs" / "results" / "2026-12-05-epyc-avx512" / "small.json"
+
+
+def test_small_cost_floors_hold_on_the_committed_run_and_break_under_a_quarter_more_work() -> None:
+    """Each small-profile cost floor sits between the committed run's ratio and that ratio after a 1.25x regression."""
+    from compressors.history.runs import load_run
+
+    run = load_run(SMALL_RUN)
+    budgets = load_budgets(DEFAULT_BUDGETS, VARIANT_NAMES, PROFILES)["small"]
+    out_of_reach = []
+    for name, budget in budgets.items():
+        floor = budget.limits().get("min_cost_ratio")
+        if floor is None:
+            continue
+        measured = run.benchmarks[name].figures().cost_ratio
+        if not measured / 1.25 < floor <= measured:
+            out_of_reach.append(f"{name}: floor {floor} against {measured:.3f} (x1.25 slower: {measured / 1.25:.3f})")
+    assert not out_of_reach, out_of_reach
