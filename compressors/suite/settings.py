@@ -12,14 +12,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compressors.artifacts import default_cache_dir
 from compressors.measure.budgets import DEFAULT_BUDGETS, OUT_OF_SCOPE_KEYS, Budget, load_budgets
-from compressors.profiles import PROFILES, Profile, get_profile
-from compressors.steps.base import DEVICES
-from compressors.suite_config import SuiteConfig, load_suite_config
-from compressors.variants import VARIANT_NAMES
+
+if TYPE_CHECKING:  # profiles import the steps and formats (torch): commands import these options first
+    from compressors.profiles import Profile
+    from compressors.suite_config import SuiteConfig
 
 PROFILE_ENV, SUITE_CONFIG_ENV, DEFAULT_PROFILE = "COMPRESSORS_PROFILE", "COMPRESSORS_SUITE_CONFIG", "full"
 
@@ -76,6 +76,10 @@ def resolve_suite(options: argparse.Namespace, *, default_profile: str | None = 
     Raises:
         ValueError: naming the option, file, table or key at fault.
     """
+    from compressors.profiles import get_profile
+    from compressors.steps.base import DEVICES
+    from compressors.suite_config import load_suite_config
+
     profile = get_profile(_option(options, "profile") or default_profile or os.environ.get(PROFILE_ENV, DEFAULT_PROFILE))
     suite_config = _option(options, "suite_config") or os.environ.get(SUITE_CONFIG_ENV)
     selection = load_suite_config(profile, Path(suite_config)) if suite_config else None
@@ -101,6 +105,9 @@ def resolve_budgets(profile: Profile, path: Path | None, selection: SuiteConfig 
     relative to the baseline hold (the floors are CLINC150's), and the config's own override
     them; without an out-of-scope class, the out-of-scope budgets go.
     """
+    from compressors.profiles import PROFILES
+    from compressors.variants import VARIANT_NAMES
+
     budgets = load_budgets(Path(path or DEFAULT_BUDGETS), VARIANT_NAMES, PROFILES).get(profile.name, {})
     if selection is not None:
         if not path:
