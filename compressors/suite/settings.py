@@ -8,6 +8,7 @@ checking each and merging the budgets, or raises a `ValueError` naming the optio
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # profiles import the steps and formats (torch): commands imp
     from compressors.profiles import Profile
     from compressors.suite_config import SuiteConfig
 
+logger = logging.getLogger(__name__)
 PROFILE_ENV, SUITE_CONFIG_ENV, DEFAULT_PROFILE = "COMPRESSORS_PROFILE", "COMPRESSORS_SUITE_CONFIG", "full"
 
 
@@ -112,6 +114,8 @@ def resolve_budgets(profile: Profile, path: Path | None, selection: SuiteConfig 
     if selection is not None:
         if not path:
             budgets = {name: budget.relative_only() for name, budget in budgets.items()}
+            logger.info("suite config without a budgets file: no speed floors until your first run's own "
+                        "(compressors budgets --from RUN.json --out FILE, then --budgets FILE)")
         for name, own in selection.budgets.items():
             budgets[name] = budgets.get(name, Budget()).merged(own)
     if not profile.data.oos_label:
