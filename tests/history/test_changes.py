@@ -96,7 +96,9 @@ def test_a_constant_series_has_no_change_point_and_no_alarm(level, n) -> None:
     assert not judge_series(values, worse=1, step_limit=0.0, drift_limit=0.0).alarm
 
 
-@settings(max_examples=50, deadline=None)
+# Noise can raise a spurious change point (the method's false-alarm rate is small, not nil): the
+# examples are fixed, so this test never fails by chance (derandomize).
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(st.integers(0, 2**32 - 1), st.integers(4, 30), st.integers(4, 30), st.floats(-5, 5))
 def test_a_large_step_is_found_where_it_is_and_a_shift_of_the_whole_series_changes_nothing(seed, left, right, offset) -> None:
     rng = np.random.default_rng(seed)
