@@ -57,9 +57,10 @@ class Limit:
     """One kind of budget: its TOML key, the `Figures` attribute it limits, and what it means.
 
     Attributes:
-        relative: holds on any data set (compares with the baseline or the source measured in the same
-            run). Speed ratios do not: int8 gains shrink on longer queries, so a user's data gets its
-            speed floors from its own first run (`compressors budgets --from`).
+        relative: compares with the baseline or the source measured in the same run.
+        data_specific: a relative figure that still depends on the data (speed ratios: int8 gains
+            shrink on longer queries), so a user's data gets it from its own first run
+            (`compressors budgets --from`), not from the packaged budgets.
         fraction: the figure is a share in [0, 1].
         out_of_scope: meaningless on data without an out-of-scope class.
         wall_clock: a timing on this machine; judged only when the machine was quiet while it was timed.
@@ -73,6 +74,7 @@ class Limit:
     fraction: bool = False
     out_of_scope: bool = False
     wall_clock: bool = False
+    data_specific: bool = False
 
 
 _MIN, _MAX = Direction.MIN, Direction.MAX
@@ -89,10 +91,11 @@ LIMITS: tuple[Limit, ...] = (
     Limit("max_size_mb", "size_mb", _MAX, "deployed size in MB (1e6 bytes) at most this"),
     Limit("max_size_ratio", "size_ratio", _MAX, "size / baseline size at most this", relative=True),
     Limit("min_cost_ratio", "cost_ratio", _MIN,
-          "baseline instructions per query / this variant's (under valgrind; the same on any host) at least this"),
+          "baseline instructions per query / this variant's (under valgrind; the same on any host) at least this",
+          relative=True, data_specific=True),
     Limit("max_instructions_per_query", "instructions_per_query", _MAX, "instructions per query under valgrind at most this"),
     Limit("min_speedup", "speedup", _MIN, "paired wall-clock speed-up against the baseline at least this (this host, quiet)",
-          wall_clock=True),
+          relative=True, wall_clock=True, data_specific=True),
     Limit("max_p50_ms", "p50_ms", _MAX, "median batch-size-1 latency in ms at most this (this host, quiet)", wall_clock=True),
     Limit("min_batch_agreement", "batch_agreement", _MIN, "batched vs batch-size-1 predictions agree on at least this share",
           fraction=True),
@@ -100,7 +103,7 @@ LIMITS: tuple[Limit, ...] = (
 LIMITS_BY_KEY: dict[str, Limit] = {limit.key: limit for limit in LIMITS}
 BUDGET_KEYS: tuple[str, ...] = tuple(LIMITS_BY_KEY)
 # Budgets that hold on any data set: relative to the baseline measured in the same run.
-RELATIVE_KEYS: tuple[str, ...] = tuple(limit.key for limit in LIMITS if limit.relative)
+RELATIVE_KEYS: tuple[str, ...] = tuple(limit.key for limit in LIMITS if limit.relative and not limit.data_specific)
 OUT_OF_SCOPE_KEYS: tuple[str, ...] = tuple(limit.key for limit in LIMITS if limit.out_of_scope)
 # Wall-clock budgets are judged only when others used at most this share of the CPU time while timing.
 DEFAULT_MAX_MACHINE_LOAD = 0.25
