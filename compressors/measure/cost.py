@@ -206,11 +206,6 @@ class CostMeter:
         self.close()
 
 
-def cost_queries(texts: Sequence[str], count: int) -> tuple[str, ...]:
-    """The fixed queries the cost is counted over: the first `count` of the latency query set."""
-    return tuple(texts[:count])
-
-
 
 class RunCosts:
     """A suite run's cost figures: one worker for every variant (started on first use), each count kept.
@@ -224,7 +219,6 @@ class RunCosts:
                  ort_spinning: bool = True, cache_sim: bool = False) -> None:
         if not queries:
             raise ValueError("the cost figure needs at least one query")
-        require_valgrind()
         self.work_dir, self.queries, self.cache_sim = Path(work_dir), tuple(queries), cache_sim
         self.threads, self.max_length, self.ort_spinning = threads, max_length, ort_spinning
         self._meter: CostMeter | None = None
