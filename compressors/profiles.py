@@ -28,18 +28,18 @@ class Profile:
     # A classifier the user fine-tuned: the baseline as it is, instead of fine-tuning `checkpoint`.
     baseline_model: str = ""
     teacher_layers: tuple[int, ...] = ()
-    teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5))
+    teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5, fused_optimizer=True))
     # The layers the students keep; empty keeps one layer in two of whatever depth the teacher has.
     student_layers: tuple[int, ...] = (0, 2, 4)
-    student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8))
+    student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, fused_optimizer=True))
     # distilled-searched: the book's chain, an Optuna search over alpha, T and epochs on validation.
     search: SearchDistill = field(
         default_factory=lambda: SearchDistill(
-            base=Distill(train=TrainConfig(epochs=8)), space=SearchSpace(epochs=(4, 8)), trials=4, trial_fraction=0.25
+            base=Distill(train=TrainConfig(epochs=8, fused_optimizer=True)), space=SearchSpace(epochs=(4, 8)), trials=4, trial_fraction=0.25
         )
     )
     # distilled: the recipe chosen on validation among the candidates of the README's accuracy story.
-    distill: Distill = field(default_factory=lambda: Distill(alpha=0.55, temperature=14.9, train=TrainConfig(epochs=7)))
+    distill: Distill = field(default_factory=lambda: Distill(alpha=0.55, temperature=14.9, train=TrainConfig(epochs=7, fused_optimizer=True)))
     # Intermediate-layer distillation (Distill.layers), for a user's chain: the hidden-state MSE
     # (~0.3 per pair at the start) and the attention KL (~1.5) at the scale of the KD term.
     layer_loss: LayerLoss = field(
@@ -57,7 +57,7 @@ class Profile:
     pruning: Prune = field(
         default_factory=lambda: Prune(
             sparsity=0.9, start=0.2, end=0.6, checkpoint=DEFAULT_CHECKPOINT, teacher="baseline", alpha=0.5,
-            temperature=2.0, scores_learning_rate=1e-2, train=TrainConfig(epochs=5),
+            temperature=2.0, scores_learning_rate=1e-2, train=TrainConfig(epochs=5, fused_optimizer=True),
         )
     )
     # The variant pruned when `pruning` names no checkpoint.
@@ -65,12 +65,12 @@ class Profile:
     # pruned-structured: half the heads and half the feed-forward neurons of every baseline layer,
     # then two KD epochs; the shape chosen on validation among 6/768, 6/512 and 4/512.
     structured: PruneStructured = field(
-        default_factory=lambda: PruneStructured(heads=6, neurons=768, train=TrainConfig(epochs=2, learning_rate=1e-4))
+        default_factory=lambda: PruneStructured(heads=6, neurons=768, train=TrainConfig(epochs=2, learning_rate=1e-4, fused_optimizer=True))
     )
 
 
 FULL = Profile(name="full")
-# The fused AdamW kernel: the same training in about two thirds of the time (what CI waits for).
+# The fused AdamW kernel (every profile): the same training in about two thirds of the time.
 _SMALL_TRAIN = TrainConfig(epochs=1, learning_rate=5e-4, max_length=32, fused_optimizer=True)
 
 SMALL = Profile(
