@@ -32,7 +32,7 @@ def variant_chain(builder: Builder, name: str, served: bool = True) -> list[Arti
     variant = builder.variants[name]
     chain = variant_chain(builder, variant.source, served=False) if variant.source else []
     artifact = chain[-1] if chain else None
-    for step in (*variant.steps, *(builder.profile.serving if served else ())):
+    for step in (*variant.steps, *(builder.serving_steps(name) if served else ())):
         artifact = apply_step(artifact, step, builder.context)
         chain.append(artifact)
     return chain

@@ -6,7 +6,7 @@ from __future__ import annotations
 from import_graph import graph, imports_of, modules
 
 FOUNDATION = {"compressors", "compressors.environment", "compressors.artifacts", "compressors.progress", "compressors.data",
-              "compressors.names"}
+              "compressors.names", "compressors.stats"}
 # layer -> the layers its modules may import from (a layer may always import from itself).
 ALLOWED = {
     "foundation": set(),

@@ -196,7 +196,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class Check:
-    """One budget judged against one figure; `machine_load` is the busy share behind an INCONCLUSIVE."""
+    """One budget judged against one figure; `machine_load` is the busy share behind an INCONCLUSIVE.
+
+    An accuracy drop is judged on its point estimate; `low`, `high` and `p_value` are its paired
+    95% interval and McNemar p-value on the same queries (NaN for other figures), reported beside it.
+    """
 
     variant: str
     key: str
@@ -205,6 +209,9 @@ class Check:
     status: Status
     shortfall: Shortfall | None = None
     machine_load: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    p_value: float = math.nan
 
     @property
     def figure(self) -> str:
@@ -219,10 +226,21 @@ class Check:
         return self.status.failed
 
     def record(self) -> CheckRecord:
-        """The check as the run stores it (figure, limit, value, status), for the gate to re-judge."""
-        return CheckRecord(self.key, self.figure, self.limit, self.value, self.status.value)
+        """The check as the run stores it (figure, limit, value, status, paired interval), for the gate to re-judge."""
+        return CheckRecord(self.key, self.figure, self.limit, self.value, self.status.value, self.low, self.high, self.p_value)
+
+    @property
+    def paired(self) -> str:
+        """E.g. " (paired 95% CI [0.0052, 0.0171], p=0.0003: significant)", or "" when not a paired figure."""
+        if math.isnan(self.p_value):
+            return ""
+        verdict = "significant" if self.p_value < 0.05 else "not significant"
+        return f" (paired 95% CI [{self.low:.4f}, {self.high:.4f}], p={self.p_value:.2g}: {verdict})"
 
     def __str__(self) -> str:
+        return self._text() + self.paired
+
+    def _text(self) -> str:
         head = f"variant {self.variant!r}: {self.figure} = {self.value:.4g}"
         if self.status is Status.INCONCLUSIVE:
             load = "unknown" if math.isnan(self.machine_load) else f"{self.machine_load:.0%}"
@@ -259,7 +277,9 @@ def judge(variant: str, budget: Budget, figures: Figures, max_machine_load: floa
         if kind.wall_clock and busy and figures.paired_ratios:
             checks.append(Check(variant, key, value, limit, Status.INCONCLUSIVE, shortfall, figures.machine_load))
             continue
-        checks.append(Check(variant, key, value, limit, status_of(value, limit, kind.direction, shortfall), shortfall))
+        low, high, p_value = (float(getattr(figures, f"{kind.figure}_{part}", math.nan)) for part in ("low", "high", "p"))
+        checks.append(Check(variant, key, value, limit, status_of(value, limit, kind.direction, shortfall), shortfall,
+                            low=low, high=high, p_value=p_value))
     return checks
 
 

@@ -21,23 +21,29 @@ META_PREFIX = "meta_"
 
 @dataclass(frozen=True)
 class CheckRecord:
-    """One budget's verdict as a run stores it: the budget key, the figure, its limit, the value and the status."""
+    """One budget's verdict as a run stores it: the budget key, the figure, its limit, the value and the status;
+    for an accuracy drop also its paired 95% interval (`low`, `high`) and McNemar `p_value` (NaN otherwise)."""
 
     key: str
     figure: str
     limit: float
     value: float
     status: str
+    low: float = NAN
+    high: float = NAN
+    p_value: float = NAN
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "figure": self.figure, "limit": self.limit, "value": self.value, "status": self.status}
+        record = {"key": self.key, "figure": self.figure, "limit": self.limit, "value": self.value, "status": self.status}
+        return record | {k: v for k, v in (("low", self.low), ("high", self.high), ("p_value", self.p_value)) if math.isfinite(v)}
 
     @classmethod
     def from_json(cls, raw: object) -> CheckRecord | None:
         """A stored record, or None when it is not one (an older or hand-edited run)."""
         if not isinstance(raw, dict) or not {"key", "figure", "limit", "value", "status"} <= set(raw):
             return None
-        return cls(str(raw["key"]), str(raw["figure"]), _number(raw["limit"]), _number(raw["value"]), str(raw["status"]))
+        paired = (_number(raw.get(k, NAN)) for k in ("low", "high", "p_value"))
+        return cls(str(raw["key"]), str(raw["figure"]), _number(raw["limit"]), _number(raw["value"]), str(raw["status"]), *paired)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,13 @@ class Figures:
             and under any load. cost_ratio: the baseline's over this variant's. cost_isa: the CPU
             capability the libraries chose under valgrind (e.g. "AVX2"). ll_misses_per_query: the
             last-level cache misses callgrind simulated per query (memory traffic instructions hide).
-        accuracy_drop, oos_recall_drop: the baseline's figure minus this variant's.
-        accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants).
+        accuracy_drop, in_scope_accuracy_drop, oos_recall_drop: the baseline's figure minus this
+            variant's, each paired on the same queries: `<drop>_low`, `<drop>_high` its exact 95%
+            interval and `<drop>_p` McNemar's exact p-value (`measure.significance.paired_difference`).
+        accuracy_drop_vs_source: the fp32 source's accuracy minus this variant's (int8 variants),
+            with its interval and p-value likewise.
+        right_answers: which test queries it answered right, in the split's order
+            (`measure.significance.encode_answers` of 0/1), so a later run can be compared query by query.
         serving: how it was served, e.g. "torch sdpa" or "onnxruntime".
         checks: every budget's verdict (key, figure, limit, value, status), for the gate to re-judge.
         violations: broken budgets; shortfalls: known shortfalls within their stated margin (as text).
@@ -94,8 +105,22 @@ class Figures:
     ll_misses_per_query: float = NAN
     size_ratio: float = NAN
     accuracy_drop: float = NAN
+    accuracy_drop_low: float = NAN
+    accuracy_drop_high: float = NAN
+    accuracy_drop_p: float = NAN
+    in_scope_accuracy_drop: float = NAN
+    in_scope_accuracy_drop_low: float = NAN
+    in_scope_accuracy_drop_high: float = NAN
+    in_scope_accuracy_drop_p: float = NAN
     oos_recall_drop: float = NAN
+    oos_recall_drop_low: float = NAN
+    oos_recall_drop_high: float = NAN
+    oos_recall_drop_p: float = NAN
     accuracy_drop_vs_source: float = NAN
+    accuracy_drop_vs_source_low: float = NAN
+    accuracy_drop_vs_source_high: float = NAN
+    accuracy_drop_vs_source_p: float = NAN
+    right_answers: str = ""
     throughput_qps: float = NAN
     throughput_batch_size: int = 0
     threads: int = 0
@@ -173,8 +198,18 @@ def format_speedup(figures: Figures) -> str:
     return f"{figures.speedup:.2f} [{figures.speedup_low:.2f}, {figures.speedup_high:.2f}]"
 
 
+def format_drop(figures: Figures) -> str:
+    """`1.67 [0.95, 2.40] p=1e-05`: the accuracy drop against the baseline in points, its paired 95% interval and p."""
+    if math.isnan(figures.accuracy_drop):
+        return "n/a"
+    if math.isnan(figures.accuracy_drop_p):
+        return f"{100 * figures.accuracy_drop:.2f}"
+    return (f"{100 * figures.accuracy_drop:.2f} [{100 * figures.accuracy_drop_low:.2f}, {100 * figures.accuracy_drop_high:.2f}]"
+            f" p={figures.accuracy_drop_p:.2g}")
+
+
 TABLE_COLUMNS = (
-    "variant", "accuracy", "in-scope", "OOS recall", "size MB", "p50 ms", "p90 ms", "p99 ms",
+    "variant", "accuracy", "drop, points (paired 95% CI)", "in-scope", "OOS recall", "size MB", "p50 ms", "p90 ms", "p99 ms",
     "speedup (paired, 95% CI)", "cost ratio", "p50 ratio", "size ratio", "throughput q/s",
 )
 
@@ -184,7 +219,7 @@ def figures_table(rows: Sequence[Figures]) -> str:
     lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
     for f in rows:
         cells = [
-            f.variant, format_number(f.accuracy), format_number(f.in_scope_accuracy), format_number(f.oos_recall),
+            f.variant, format_number(f.accuracy), format_drop(f), format_number(f.in_scope_accuracy), format_number(f.oos_recall),
             format_number(f.size_mb, ".1f"), format_number(f.p50_ms, ".2f"), format_number(f.p90_ms, ".2f"),
             format_number(f.p99_ms, ".2f"), format_speedup(f), format_number(f.cost_ratio, ".2f"), format_number(f.p50_ratio, ".2f"),
             format_number(f.size_ratio, ".3f"), format_number(f.throughput_qps, ",.0f"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
+
+from compressors.stats import mcnemar_exact
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,6 @@ class AnswerComparison:
     gained: int
     lost: int
     p_value: float
-
-
-def mcnemar_exact(gained: int, lost: int) -> float:
-    """Two-sided exact McNemar p-value of `gained` against `lost` discordant answers (1 when there are none)."""
-    if gained < 0 or lost < 0:
-        raise ValueError(f"counts of answers must not be negative, got {gained} and {lost}")
-    n = gained + lost
-    tail = sum(comb(n, k) for k in range(min(gained, lost) + 1))
-    return min(1.0, 2 * tail / 2**n)
 
 
 def compare_answers(first: np.ndarray, second: np.ndarray, labels: np.ndarray) -> AnswerComparison:

@@ -8,6 +8,13 @@ temperature): accuracy, or with `objective="balanced"` the mean of in-scope accu
 out-of-scope recall (the dataset paper's two metrics, whatever share of out-of-scope queries the
 validation split happens to hold). The new artifact is the source's files plus `decision.json`. It applies to every
 variant, the baseline included, so ratios stay fair.
+
+One decision rule per model family: a variant that is the same model in another format or
+precision (int8, ONNX, a trimmed vocabulary) is given its fp32 source's decision (`inherited`) and
+keeps it unless its own choice scores higher on validation by a margin the split resolves:
+McNemar's exact test on the two decisions' validation answers, p < 0.05. The answers of a
+hundred out-of-scope validation queries otherwise move a format's out-of-scope recall more than
+the format itself does.
 """
 
 from __future__ import annotations
@@ -27,17 +34,37 @@ from compressors.formats.dense import TORCH_KINDS
 from compressors.formats.int8 import INT8_KIND
 from compressors.formats.onnx import ONNX_KIND
 from compressors.formats.predictors import load_predictor
+from compressors.stats import mcnemar_exact
 from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
 
 logger = logging.getLogger(__name__)
 
 
+# A format's own decision replaces its family's only when McNemar's exact p on validation is below this.
+RESOLVABLE_P = 0.05
+
+
+@dataclass(frozen=True)
+class InheritedDecision:
+    """The decision of the fp32 model a format variant is the same model as (`source` names that variant)."""
+
+    source: str
+    temperature: float
+    threshold: float
+
+
 @dataclass(frozen=True)
 class OosThreshold:
-    """Choose the out-of-scope threshold (and softmax temperature) on the validation split."""
+    """Choose the out-of-scope threshold (and softmax temperature) on the validation split.
+
+    Attributes:
+        inherited: the fp32 source's decision, kept unless this model's own choice is better on
+            validation beyond chance (`RESOLVABLE_P`); None chooses freely.
+    """
 
     temperatures: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
     objective: str = field(default="accuracy", metadata=OMIT_WHEN_DEFAULT)
+    inherited: InheritedDecision | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "oos-threshold"
     VERSION: ClassVar[str] = "1"
@@ -110,6 +137,9 @@ def choose_threshold(source: Artifact, config: OosThreshold, context: BuildConte
     logits = np.concatenate([predictor.logits([text]) for text in validation[TEXT]])
     labels = np.asarray(validation[LABEL])
     decision, value = best_decision(logits, labels, oos_id, config.temperatures, config.objective)
+    family: dict = {}
+    if config.inherited is not None:
+        decision, value, family = family_decision(logits, labels, decision, config.inherited, config.objective)
     accuracy = value if config.objective == "accuracy" else float((decision.apply(logits) == labels).mean())
     for file in source.path.iterdir():
         if file.name != MANIFEST:
@@ -122,4 +152,31 @@ def choose_threshold(source: Artifact, config: OosThreshold, context: BuildConte
             "validation_accuracy": accuracy, "validation_accuracy_argmax": before}
     if config.objective != "accuracy":
         meta |= {"objective": config.objective, "validation_objective": value}
-    return Built(source.kind, meta)
+    return Built(source.kind, meta | family)
+
+
+def objective_value(predictions: np.ndarray, labels: np.ndarray, oos_id: int, objective: str) -> float:
+    """The objective `best_decision` maximises, for given answers."""
+    weights, normaliser = row_weights(labels, oos_id, objective)
+    return float(weights[predictions == labels].sum() / normaliser)
+
+
+def family_decision(logits: np.ndarray, labels: np.ndarray, own: OosDecision, inherited: InheritedDecision,
+                    objective: str) -> tuple[OosDecision, float, dict]:
+    """The inherited decision unless `own` scores higher on validation and McNemar's exact p < `RESOLVABLE_P`.
+
+    Returns the decision kept, its objective value, and what the run records of the choice.
+    """
+    family = OosDecision(own.oos_id, inherited.temperature, inherited.threshold)
+    answers = {name: decision.apply(logits) for name, decision in (("own", own), ("inherited", family))}
+    values = {name: objective_value(answer, labels, own.oos_id, objective) for name, answer in answers.items()}
+    right_own, right_family = answers["own"] == labels, answers["inherited"] == labels
+    p_value = mcnemar_exact(int((right_own & ~right_family).sum()), int((right_family & ~right_own).sum()))
+    keep_own = values["own"] > values["inherited"] + 1e-12 and p_value < RESOLVABLE_P
+    chosen = "own" if keep_own else "inherited"
+    record = {"decision_rule": "own" if keep_own else f"inherited from {inherited.source}",
+              "validation_objective_own": values["own"], "validation_objective_inherited": values["inherited"],
+              "decision_rule_p": p_value}
+    logger.info("oos-threshold: %s decision (validation %s %.4f own vs %.4f inherited from %s, McNemar p=%.2g)", chosen,
+                objective, values["own"], values["inherited"], inherited.source, p_value)
+    return (own if keep_own else family), values[chosen], record

@@ -16,6 +16,7 @@ from compressors.measure.contention import while_measuring
 from compressors.measure.figures import Figures
 from compressors.measure.harness import HarnessConfig, latency_summary, measure_latency, measure_throughput
 from compressors.measure.paired import measure_paired, paired_speedup
+from compressors.measure.significance import encode_answers, paired_difference
 from compressors.suite.evaluate import Evaluated, Quality
 
 Monitor = Callable[[Callable[[], list[float]]], tuple[list[float], float]]
@@ -96,8 +97,11 @@ def measure(subject: Evaluated, reference: Reference | None, queries: Sequence[s
         machine_load=load,
         size_ratio=size / reference.evaluated.served.artifact.deployed_bytes(),
         accuracy_drop=b.accuracy - m.accuracy,
+        in_scope_accuracy_drop=b.in_scope_accuracy - m.in_scope_accuracy,
         oos_recall_drop=b.oos_recall - m.oos_recall,
         accuracy_drop_vs_source=source.metrics.accuracy - m.accuracy if source is not None else math.nan,
+        **paired_drops(quality, reference.evaluated.quality, source),
+        right_answers=encode_answers(quality.right.astype(int)) if quality.right.size else "",
         throughput_qps=measure_throughput(served.predictor, queries, harness.throughput_batch_size, clock=clock),
         throughput_batch_size=harness.throughput_batch_size,
         threads=harness.threads,
@@ -106,3 +110,25 @@ def measure(subject: Evaluated, reference: Reference | None, queries: Sequence[s
         artifact_key=artifact.key,
         meta=meta,
     )
+
+
+def paired_drops(subject: Quality, reference: Quality, source: Quality | None = None) -> dict[str, float]:
+    """Each accuracy drop's exact 95% interval and McNemar p-value, paired on the same test queries.
+
+    Empty when either side has no per-query answers (a stand-in in tests); the out-of-scope
+    recall's only when the split has out-of-scope queries.
+    """
+    own, base, oos = subject.right, reference.right, subject.oos
+    if not own.size or own.shape != base.shape:
+        return {}
+    drops = _paired("accuracy_drop", own, base) | _paired("in_scope_accuracy_drop", own[~oos], base[~oos])
+    if oos.any():
+        drops |= _paired("oos_recall_drop", own[oos], base[oos])
+    if source is not None and source.right.shape == own.shape:
+        drops |= _paired("accuracy_drop_vs_source", own, source.right)
+    return drops
+
+
+def _paired(figure: str, own_right, other_right) -> dict[str, float]:
+    difference = paired_difference(own_right, other_right)  # the other's share right minus this one's: the drop
+    return {f"{figure}_low": difference.low, f"{figure}_high": difference.high, f"{figure}_p": difference.p_value}

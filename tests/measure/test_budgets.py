@@ -21,7 +21,7 @@ from compressors.measure.budgets import (
     judge,
     load_budgets,
 )
-from compressors.measure.figures import Figures
+from compressors.measure.figures import CheckRecord, Figures
 from compressors.profiles import FULL, PROFILES, SMALL
 from compressors.variants import VARIANT_NAMES, registry
 
@@ -255,3 +255,16 @@ def test_speed_floors_do_not_carry_over_to_other_data() -> None:
     """banking77's longer queries gave int8 2.63x against CLINC150's 3.8x floor: a user's data starts without them."""
     packaged = Budget(min_speedup=3.8, min_cost_ratio=2.0, max_size_ratio=0.26, max_drop_vs_source=0.005)
     assert packaged.relative_only().limits() == {"max_drop_vs_source": 0.005, "max_size_ratio": 0.26}
+
+
+def test_an_accuracy_budget_is_judged_on_the_point_estimate_and_says_whether_the_drop_is_significant() -> None:
+    figures = Figures("distilled", accuracy_drop=0.008, accuracy_drop_low=0.001, accuracy_drop_high=0.015, accuracy_drop_p=0.02,
+                      size_ratio=0.5)
+    drop, size = judge("distilled", Budget(max_accuracy_drop=0.005, max_size_ratio=0.6), figures)
+    assert drop.status is Status.BROKEN and size.status is Status.OK
+    assert str(drop).endswith("(paired 95% CI [0.0010, 0.0150], p=0.02: significant)") and size.paired == ""
+    record = drop.record()
+    assert CheckRecord.from_json(record.to_json()) == record and (record.low, record.high, record.p_value) == (0.001, 0.015, 0.02)
+    noise = judge("distilled", Budget(max_accuracy_drop=0.005), replace(figures, accuracy_drop_p=0.3))[0]
+    assert str(noise).endswith("p=0.3: not significant)")
+    assert "low" not in size.record().to_json()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressors.measure.significance import compare_answers, mcnemar_exact
+from compressors.measure.significance import compare_answers, decode_answers, encode_answers, mcnemar_exact, paired_difference
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,31 @@ def test_compare_counts_only_the_answers_where_exactly_one_model_is_right() -> N
 def test_compare_needs_one_prediction_per_label_from_each() -> None:
     with pytest.raises(ValueError, match="one prediction per label"):
         compare_answers(np.zeros(3), np.zeros(4), np.zeros(3))
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=300))
+def test_a_paired_difference_lies_in_its_interval_which_excludes_zero_when_mcnemar_rejects(pairs) -> None:
+    first, second = (np.array(side) for side in zip(*pairs))
+    difference = paired_difference(first, second)
+    assert difference.queries == len(pairs)
+    assert difference.difference == pytest.approx(second.mean() - first.mean())
+    assert difference.low - 1e-12 <= difference.difference <= difference.high + 1e-12
+    if difference.p_value < 0.01:  # exact and conditional alike: far from chance, 0 is outside the interval
+        assert not difference.low <= 0 <= difference.high
+    if difference.low > 0 or difference.high < 0:
+        assert difference.p_value < 0.1
+    swapped = paired_difference(second, first)
+    assert (swapped.difference, swapped.low, swapped.high) == pytest.approx((-difference.difference, -difference.high, -difference.low))
+
+
+def test_no_queries_give_no_difference_and_mismatched_answers_are_refused() -> None:
+    assert paired_difference(np.array([], bool), np.array([], bool)).describe() == "no queries to compare"
+    with pytest.raises(ValueError, match="one right/wrong answer per query"):
+        paired_difference(np.ones(3, bool), np.ones(4, bool))
+
+
+@given(st.lists(st.integers(0, 65535), max_size=400))
+def test_answers_survive_a_saved_run_and_anything_else_reads_as_none(ids) -> None:
+    assert decode_answers(encode_answers(np.array(ids, dtype=np.int64))).tolist() == ids
+    assert decode_answers("not base64!") is None and decode_answers(12) is None

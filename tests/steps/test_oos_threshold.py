@@ -11,7 +11,7 @@ from tests_support import copy_as_artifact
 from compressors.formats.decision import DecisionPredictor, OosDecision, read_decision, top_probability
 from compressors.formats.predictors import load_predictor
 from compressors.steps.base import apply_step
-from compressors.steps.oos_threshold import OosThreshold, best_decision
+from compressors.steps.oos_threshold import RESOLVABLE_P, InheritedDecision, OosThreshold, best_decision, family_decision
 
 
 def _accuracy(decision: OosDecision, logits: np.ndarray, labels: np.ndarray) -> float:
@@ -115,3 +115,38 @@ def test_the_balanced_objective_trades_in_scope_accuracy_for_recall_on_a_rare_ou
     assert balanced.apply(logits).tolist() == [1] * 8 + [0] * 3 and value == pytest.approx((8 / 10 + 1) / 2)
     with pytest.raises(ValueError, match="objective must be one of"):
         OosThreshold(objective="recall")
+
+
+def _family_case(unsure_oos: int) -> tuple[np.ndarray, np.ndarray]:
+    """100 sure in-scope queries (class 1, top probability ~0.98) and `unsure_oos` out-of-scope ones (top ~0.4)."""
+    sure = np.tile([0.0, 5.0, 0.0], (100, 1))
+    unsure = np.tile([0.0, 0.4, 0.2], (unsure_oos, 1))
+    return np.concatenate([sure, unsure]), np.array([1] * 100 + [0] * unsure_oos)
+
+
+def test_a_format_keeps_its_familys_decision_when_its_own_is_better_by_chance_only() -> None:
+    logits, labels = _family_case(unsure_oos=3)
+    own, _ = best_decision(logits, labels, 0, (1.0,))
+    never_rejects = InheritedDecision("distilled", 1.0, 0.0)  # 3 answers worse: McNemar p = 0.25
+    kept, value, record = family_decision(logits, labels, own, never_rejects, "accuracy")
+    assert (kept.temperature, kept.threshold) == (1.0, 0.0) and value == pytest.approx(100 / 103)
+    assert record["decision_rule"] == "inherited from distilled" and record["decision_rule_p"] == pytest.approx(0.25)
+    assert record["validation_objective_own"] == pytest.approx(1.0)
+
+
+def test_a_format_takes_its_own_decision_when_validation_resolves_the_difference() -> None:
+    logits, labels = _family_case(unsure_oos=12)
+    own, _ = best_decision(logits, labels, 0, (1.0,))
+    kept, value, record = family_decision(logits, labels, own, InheritedDecision("distilled", 1.0, 0.0), "accuracy")
+    assert kept == own and value == pytest.approx(1.0)
+    assert record["decision_rule"] == "own" and record["decision_rule_p"] < RESOLVABLE_P
+
+
+def test_an_inherited_decision_keys_the_served_artifact_apart_and_is_recorded(tiny_checkpoint, tmp_path, context) -> None:
+    source = copy_as_artifact(tiny_checkpoint, tmp_path / "source")
+    free = apply_step(source, OosThreshold(), context)
+    family = apply_step(source, OosThreshold(inherited=InheritedDecision("baseline", 2.0, 0.01)), context)
+    assert free.key != family.key and "decision_rule" not in free.meta
+    assert family.meta["decision_rule"] in ("own", "inherited from baseline")
+    if family.meta["decision_rule"] != "own":
+        assert (read_decision(family.path).temperature, read_decision(family.path).threshold) == (2.0, 0.01)

@@ -12,6 +12,7 @@ from compressors.data import load_data
 from compressors.measure.budgets import Budget, Shortfall, Status
 from compressors.measure.figures import Figures
 from compressors.measure.injected import RepeatedWork
+from compressors.measure.significance import decode_answers
 from compressors.suite.verdict import judge
 
 
@@ -46,6 +47,10 @@ def test_record_combines_quality_speed_and_size_against_the_baseline(tmp_path, t
     expected_accuracy = 1 - len(wrong) / len(texts)
     assert distilled.accuracy == pytest.approx(expected_accuracy)
     assert distilled.accuracy_drop == pytest.approx(1 - expected_accuracy)
+    # Paired on the same queries: the distilled model only loses answers, so McNemar's p is 2 / 2**len(wrong).
+    assert distilled.accuracy_drop_p == pytest.approx(2 / 2 ** len(wrong))
+    assert 0 < distilled.accuracy_drop_low < distilled.accuracy_drop <= distilled.accuracy_drop_high
+    assert decode_answers(distilled.right_answers).sum() == len(texts) - len(wrong)
     assert (distilled.speedup, distilled.speedup_low, distilled.speedup_high) == pytest.approx((4.0, 4.0, 4.0))
     assert distilled.paired_ratios == pytest.approx((0.25,) * PROFILE.harness.paired.pairs)
     assert distilled.machine_load == 0.125 and math.isnan(baseline.machine_load)  # the baseline is not paired
@@ -61,7 +66,7 @@ def test_record_combines_quality_speed_and_size_against_the_baseline(tmp_path, t
     assert quantized.accuracy_path == "batch size 1" and quantized.accuracy == pytest.approx(expected_accuracy)
     assert quantized.accuracy_batched == pytest.approx(expected_accuracy - 5 / len(texts))
     assert quantized.batch_agreement == pytest.approx(1 - 5 / len(texts))
-    assert quantized.accuracy_drop_vs_source == pytest.approx(0.0)
+    assert quantized.accuracy_drop_vs_source == pytest.approx(0.0) and quantized.accuracy_drop_vs_source_p == 1.0
     assert quantized.speedup == pytest.approx(8.0)
     assert [c.status for c in checks] == [Status.OK, Status.BROKEN] and verdict.failed == (checks[1],)
     assert quantized.violations == (str(checks[1]),) and "speedup = 8 breaks budget min_speedup" in quantized.violations[0]
