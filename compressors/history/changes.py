@@ -189,3 +189,23 @@ def judge_series(
 
     dof = max(1, 2 * size - 2)
     return SeriesVerdict(points, step, step_limit, drift, drift_limit, z, z > float(student.isf(alpha, dof)))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change point of a series: the new level starts at `index`; `before` and `after` are the two segments' means."""
+
+    index: int
+    before: float
+    after: float
+
+    @property
+    def size(self) -> float:
+        return self.after - self.before
+
+
+def level_steps(values: Sequence[float], points: Sequence[int]) -> list[Step]:
+    """Each change point with the means of the segments on either side of it."""
+    x = np.asarray(values, dtype=np.float64)
+    bounds = (0, *points, x.size)
+    return [Step(b, float(x[a:b].mean()), float(x[b:c].mean())) for a, b, c in zip(bounds, bounds[1:], bounds[2:])]

@@ -66,13 +66,12 @@ def history_findings(history: list[SavedRun], current: SavedRun, tolerances: Gat
     """Every figure of every variant of `current` followed over `history` (oldest first, the reference first) and `current`."""
     runs = [*history, current]
     found = []
-    for variant, bench in current.benchmarks.items():
-        now = bench.figures()
+    for variant in current.benchmarks:
         for series in SERIES:
-            points = [(run.name, value) for run in runs if (value := _value(run, variant, series, now, current, tolerances)) is not None]
-            if len(points) < MIN_RUNS or points[-1][0] != current.name:
+            points = series_values(runs, variant, series, current, tolerances)
+            if len(points) < MIN_RUNS or points[-1][0] is not current:
                 continue
-            names, values = zip(*points)
+            names, values = tuple(run.name for run, _ in points), tuple(value for _, value in points)
             space = [math.log(v) for v in values] if series.log else list(values)
             verdict = judge_series(space, worse=series.worse, step_limit=series.step(tolerances), drift_limit=series.drift(tolerances))
             alarm = ""
@@ -83,6 +82,21 @@ def history_findings(history: list[SavedRun], current: SavedRun, tolerances: Gat
             found.append(DriftFinding(variant, series, names, values, verdict.points, verdict.step, verdict.drift,
                                       series.drift(tolerances), alarm))
     return found
+
+
+def series_values(runs: list[SavedRun], variant: str, series: Series, like: SavedRun,
+                  tolerances: GateTolerances) -> list[tuple[SavedRun, float]]:
+    """The runs that are points of one figure's series, with its value in each (raw, not logarithms).
+
+    A run is left out when it lacks the variant or a finite value, and, for a wall-clock figure,
+    when it was timed on a busy machine (or an unknown load) or on another CPU than `like`; for
+    the cost, when another instruction set was measured than `like`'s.
+    """
+    bench = like.benchmarks.get(variant)
+    if bench is None:
+        return []
+    now = bench.figures()
+    return [(run, value) for run in runs if (value := _value(run, variant, series, now, like, tolerances)) is not None]
 
 
 def _value(run: SavedRun, variant: str, series: Series, now: Figures, current: SavedRun, t: GateTolerances) -> float | None:

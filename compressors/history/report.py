@@ -1,8 +1,10 @@
-"""Reports of saved runs: a Markdown table, the accuracy-vs-latency chart, the Pareto front and trends.
+"""Reports of saved runs: a Markdown table, the accuracy-vs-latency chart, the Pareto front, trends
+and change points.
 
 The newest run given is the one tabulated and plotted (the book's `perf_metrics` table and
 `plot_metrics` chart: bubble area = size, the current variant ringed); every run that shares a
-benchmark group (profile, batch size, threads) with it forms the trend.
+benchmark group (profile, batch size, threads) with it forms the trend, and each figure of each
+variant over those runs is searched for change points as the gate searches it (`changes.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compressors.artifacts import write_atomic
+from compressors.history.changes import MIN_RUNS, change_points, level_steps
+from compressors.history.drift import SERIES, series_values
 from compressors.history.pareto import Point, pareto_front
 from compressors.history.runs import HistoryError, SavedRun
+from compressors.history.tolerances import GateTolerances
 from compressors.measure.figures import figures_table, format_number, format_speedup
 
 if TYPE_CHECKING:
@@ -91,6 +96,47 @@ def trend_tables(runs: list[SavedRun]) -> str:
             )
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
+
+
+def change_point_table(runs: list[SavedRun], tolerances: GateTolerances | None = None) -> str:
+    """Every change point of every variant's figures over `runs` (oldest first), as a Markdown table.
+
+    Each row names the run that starts the new level and the one before it, the new level's date,
+    the two levels (segment means) and the step between them: in points for shares, as a factor
+    for sizes, speed-ups and instruction counts (found in their logarithms, as the gate does).
+    Wall-clock figures count only runs timed on a quiet machine (`tolerances.max_machine_load`) of
+    the CPU of the newest run that has the variant.
+    """
+    if not runs:
+        return "No run."
+    tolerances = tolerances or GateTolerances()
+    rows, longest = [], 0
+    variants = list(dict.fromkeys(v for run in runs for v in run.benchmarks))
+    for variant in variants:
+        like = next(run for run in reversed(runs) if variant in run.benchmarks)
+        for series in SERIES:
+            points = series_values(runs, variant, series, like, tolerances)
+            longest = max(longest, len(points))
+            values = [math.log(v) if series.log else v for _, v in points]
+            for step in level_steps(values, change_points(values)):
+                before, at = points[step.index - 1][0], points[step.index][0]
+                if series.log:
+                    levels = f"{math.exp(step.before):.4g} -> {math.exp(step.after):.4g}"
+                    size = f"x{math.exp(step.size):.4f}"
+                else:
+                    levels = f"{step.before:.4g} -> {step.after:.4g}"
+                    size = f"{100 * step.size:+.2f} points"
+                worse = " (worse)" if series.worse * step.size > 0 else ""
+                rows.append(f"| {variant} | {series.figure} | {at.name} | {at.data['datetime'][:16].replace('T', ' ')} | "
+                            f"{before.name} | {levels} | {size}{worse} |")
+    if longest < MIN_RUNS:
+        return (f"Change points need at least {MIN_RUNS} runs of a figure; the longest series here has {longest}: "
+                "none is looked for yet.")
+    if not rows:
+        return f"No change point in any figure of any variant over {len(runs)} run(s)."
+    head = ["| variant | figure | new level from run | date | after run | level before -> after | step |",
+            "|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows)
 
 
 def accuracy_vs_latency_figure(run: SavedRun, current_variant: str) -> Figure:
@@ -192,6 +238,14 @@ def _markdown(current: SavedRun, history: list[SavedRun], files: ReportFiles) ->
             f"![trend]({files.trend.name})",
             "",
             trend_tables(history),
+            "",
+            "## Change points",
+            "",
+            "Where each figure of each variant moved to a new level over these runs, and by how much (binary segmentation",
+            "against the run-to-run noise, `compressors/history/changes.py`; the gate fails when the newest runs start a",
+            "change beyond a figure's limit). Wall-clock figures count only runs timed on a quiet machine of this run's CPU.",
+            "",
+            change_point_table(history),
             "",
         ]
     )

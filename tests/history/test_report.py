@@ -10,7 +10,8 @@ from saved_runs_support import make_run, write_run
 
 from compressors.cli import main
 from compressors.history.runs import GATE_KEY, load_run, load_runs, save_run
-from compressors.history.report import accuracy_vs_latency_figure, pareto_table, perf_table, write_report
+from compressors.history.changes import level_steps
+from compressors.history.report import accuracy_vs_latency_figure, change_point_table, pareto_table, perf_table, write_report
 from compressors.measure.figures import TABLE_COLUMNS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +33,7 @@ def test_perf_table_has_the_books_columns_and_one_row_per_variant(tmp_path) -> N
     info = data["benchmarks"][2]["extra_info"]
     cells = table[4].strip("| ").split(" | ")
     assert cells == [
-        "distilled", "0.8800", "0.8900", "0.5000", "15.9", f"{info['p50_ms']:.2f}", f"{info['p90_ms']:.2f}",
+        "distilled", "0.8800", "n/a", "0.8900", "0.5000", "15.9", f"{info['p50_ms']:.2f}", f"{info['p90_ms']:.2f}",
         f"{info['p99_ms']:.2f}", f"{info['speedup']:.2f} [{info['speedup_low']:.2f}, {info['speedup_high']:.2f}]",
         "n/a", f"{info['p50_ratio']:.2f}", f"{info['size_ratio']:.3f}", "300",
     ]
@@ -113,3 +114,40 @@ def test_the_pareto_front_reads_paired_speed_ups_not_p50s_taken_minutes_apart(tm
     rows = {row.split(" | ")[0].strip("| "): row.strip("| ").split(" | ") for row in pareto_table(run).splitlines()[2:]}
     assert list(rows) == ["fast", "dominated", "baseline"]
     assert rows["dominated"][7] == ""
+
+
+def test_the_report_lists_each_change_point_with_its_runs_date_and_step(tmp_path) -> None:
+    # distilled loses 3 points of accuracy from the 7th run on; its size grows by 10% from the 10th.
+    runs = [
+        {**make_run(i, accuracy_delta={"distilled": -0.03 if i >= 7 else 0.0}, size_scale={"distilled": 1.1 if i >= 10 else 1.0}),
+         GATE_KEY: {"passed": True}}
+        for i in range(1, 13)
+    ]
+    storage = tmp_path / ".benchmarks"
+    for i, data in enumerate(runs, start=1):
+        save_run(data, storage, f"run{i}")
+    files = write_report(load_runs([storage]), tmp_path / "out")
+    section = files.markdown.read_text().split("## Change points")[1]
+    rows = [row.strip("| ").split(" | ") for row in section.splitlines() if row.startswith("| ") and not row.startswith("| variant")]
+    by_figure = {(row[0], row[1]): row for row in rows}
+    assert by_figure[("distilled", "accuracy")] == [
+        "distilled", "accuracy", "0007_run7", "2026-01-01 19:00", "0006_run6", "0.88 -> 0.85", "-3.00 points (worse)"
+    ]
+    assert by_figure[("distilled", "in_scope_accuracy")][2] == "0007_run7"
+    assert by_figure[("distilled", "size_mb")][2:] == ["0010_run10", "2026-01-01 22:00", "0009_run9", "15.9 -> 17.49", "x1.1000 (worse)"]
+    # Unchanged figures have none.
+    assert not [row for row in rows if row[0] in ("baseline", "student") and row[1] in ("accuracy", "size_mb")]
+
+
+def test_a_short_history_says_change_points_are_not_looked_for_yet(tmp_path, storage) -> None:
+    assert change_point_table(load_runs([storage])) == (
+        "Change points need at least 8 runs of a figure; the longest series here has 3: none is looked for yet."
+    )
+    unchanged = [load_run(write_run(tmp_path / f"{i}.json", make_run(i))) for i in range(1, 9)]
+    assert change_point_table(unchanged) == "No change point in any figure of any variant over 8 run(s)."
+
+
+def test_level_steps_are_the_means_either_side_of_each_change_point() -> None:
+    steps = level_steps([1.0, 1.0, 3.0, 3.0, 3.0, 0.0], [2, 5])
+    assert [(s.index, s.before, s.after, s.size) for s in steps] == [(2, 1.0, 3.0, 2.0), (5, 3.0, 0.0, -3.0)]
+    assert level_steps([1.0, 2.0], []) == []
