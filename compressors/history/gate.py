@@ -9,7 +9,9 @@ it checks it, so a regressed run would become the next baseline)::
 
 The limits are trusted ones (`limits.py`): the budgets file the compared run was judged by, kept
 in the storage, or one given explicitly; a checkout whose limits differ fails, showing the
-difference, unless they are accepted. The current run fails when:
+difference, unless they are accepted. A pinned reference run is compared with by its own limits
+(the file it was judged by), and the history since it too, so limits accepted since cannot loosen
+the bound against it; a run that changes the limits cannot pin itself. The current run fails when:
 
 - its stored figures, judged again against those budgets, break one (a known shortfall within
   its margin does not), or the run recorded a broken budget;
@@ -175,11 +177,15 @@ def evaluate(
     allow_missing: frozenset[str] = frozenset(),
     reference: SavedRun | None = None,
     budgets: dict[str, Budget] | None = None,
+    reference_tolerances: GateTolerances | None = None,
 ) -> GateResult:
     """Judge `current` against `previous` and `reference` (either may be None; no I/O).
 
     `budgets` (variant -> Budget of the run's profile): the stored figures are judged again
     against them, so the gate does not rest on the verdict the run recorded.
+    `reference_tolerances`: the tolerances of the comparison with the reference (a pinned
+    reference's own); default `tolerances`. When they differ, the reference is compared with even
+    when it is also the previous run.
     """
     result = GateResult(current)
     for variant, bench in current.benchmarks.items():
@@ -196,10 +202,11 @@ def evaluate(
             "test-only slow-down active (" + ", ".join(f"{k}={v:g}" for k, v in current.test_slowdown.items())
             + "; COMPRESSORS_TEST_SLOWDOWN): never saved"
         )
-    for role, run in (("previous", previous), ("reference", reference)):
-        if run is None or (role == "reference" and previous is not None and run.name == previous.name):
+    reference_tolerances = reference_tolerances or tolerances
+    for role, run, limits in (("previous", previous, tolerances), ("reference", reference, reference_tolerances)):
+        if run is None or (role == "reference" and previous is not None and run.name == previous.name and limits == tolerances):
             continue
-        comparison, problems, notes = compare_runs(role, run, current, tolerances, allow_missing)
+        comparison, problems, notes = compare_runs(role, run, current, limits, allow_missing)
         result.comparisons.append(comparison)
         result.problems += problems
         result.notes += notes
@@ -256,10 +263,15 @@ def gate(
                        f"this run of {sorted(map(str, current.groups))}: not compared; pin a run of this group "
                        "(compressors gate ... --save-on-pass --pin-reference)")
         reference = None
-    result = evaluate(current, previous, tolerances, allow_missing, reference, budgets)
+    reference_limits, reference_notes = _reference_limits(storage, reference if pinned else None, reader)
+    if pin and accepted:
+        refused.append("--pin-reference with limits changed by --accept-limits: a run cannot both move the reference and change "
+                       "the limits it is judged by; gate it without --pin-reference, and pin a later run judged by the new limits")
+    reference_tolerances = reference_limits.tolerances if reference_limits else tolerances
+    result = evaluate(current, previous, tolerances, allow_missing, reference, budgets, reference_tolerances)
     result.notes[:0] = skipped
     result.problems += refused + limit_problems
-    result.notes += limit_notes
+    result.notes += limit_notes + reference_notes
     if previous is not None and reasons:
         result.notes.insert(0, f"WARNING: the previous run {previous.name} is from another machine or library versions "
                                f"({'; '.join(reasons)}): figures that depend on them may move without a regression")
@@ -267,7 +279,8 @@ def gate(
     if not runs:
         result.notes.insert(0, f"WARNING: the storage {storage} holds no saved run: nothing to compare with. If a history "
                                "existed (an evicted cache, a wrong path), this pass means nothing; restore it and gate again")
-    result.problems += _history(runs, current, reference, tolerances, result.notes)
+    # The drift since the reference is a cumulative bound against it: by the reference's own limits.
+    result.problems += _history(runs, current, reference, reference_tolerances, result.notes)
     if not (save_on_pass and result.passed) or current.test_slowdown:
         return result, None
     record = {
@@ -278,6 +291,7 @@ def gate(
         "tolerances": tolerances.as_dict(),
         "limits_sha256": store_limits(storage, limits),
         "accepted_limits": accepted,
+        "reference_limits_sha256": reference_limits.sha256 if reference_limits else None,
     }
     saved = save_run({**current.data, GATE_KEY: record}, storage, tag or default_tag(current))
     if pin:
@@ -302,6 +316,21 @@ def _trusted_limits(checkout: Limits, trusted: Limits | None, accept: bool) -> t
         f"the checkout's limits ({checkout.path}) differ from the trusted ones ({trusted.path}): {shown}; judged by the "
         "trusted ones. If the change is meant, review it and gate again with --accept-limits"
     ], []
+
+
+def _reference_limits(storage: Path, pinned: SavedRun | None, reader: Callable[[Path], Limits]) -> tuple[Limits | None, list[str]]:
+    """The limits of a pinned reference run: the budgets file it was itself judged by, kept in the storage.
+
+    Pinned with its run, they hold for the comparison with it (and the drift since it) until another
+    run is pinned: limits accepted since then cannot loosen the bound against the reference.
+    """
+    if pinned is None:
+        return None, []
+    path = recorded_limits(storage, pinned)
+    if path is None:
+        return None, [f"WARNING: the pinned reference run {pinned.name} recorded no budgets file: compared with it by "
+                      "the trusted limits instead of its own"]
+    return reader(path), [f"reference limits: the pinned reference run {pinned.name}'s own ({path})"]
 
 
 def _choices(previous: SavedRun | None, reference: SavedRun | None, against: str | None, pinned: bool,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compressors.artifacts import write_atomic
-from compressors.history.runs import SavedRun
+from compressors.history.runs import HistoryError, SavedRun
 from compressors.history.tolerances import GateTolerances, load_gate_tolerances
 from compressors.measure.budgets import LIMITS_BY_KEY, Budget, Direction, load_budgets
 
@@ -53,10 +53,18 @@ def store_limits(storage: Path, limits: Limits) -> str:
 
 
 def recorded_limits(storage: Path, run: SavedRun) -> Path | None:
-    """The budgets file a saved run was judged by, when the storage keeps it."""
+    """The budgets file a saved run was judged by, when the storage keeps it.
+
+    Raises HistoryError when the kept file no longer has the sha256 it is stored under (edited
+    after the run was judged): limits that could be changed in place would not be trusted ones.
+    """
     sha = (run.gate or {}).get("limits_sha256")
     path = Path(storage) / LIMITS_DIR / f"{sha}.toml"
-    return path if sha and path.is_file() else None
+    if not (sha and path.is_file()):
+        return None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+        raise HistoryError(f"{path}: the limits run {run.name} was judged by were edited after it (sha256 differs from its name)")
+    return path
 
 
 def limit_differences(trusted: Limits, checkout: Limits) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -430,3 +431,60 @@ def test_trusted_budgets_given_explicitly_judge_the_figures(tmp_path, storage, c
     out = capsys.readouterr().out
     assert "[distilled] min_accuracy: 0.9 -> unset (removed: looser)" in out
     assert "budget broken (judged again by the gate): variant 'distilled': accuracy = 0.88 breaks budget min_accuracy" in out
+
+
+def test_a_pinned_reference_is_compared_by_its_own_limits_which_later_accepted_ones_cannot_loosen(tmp_path, storage, capsys) -> None:
+    # Before: the comparison with the pinned reference used the limits of the newest run, so
+    # accepting a looser max_accuracy_drop once let every later run fall that far below the reference.
+    tight = gate_only_budgets(tmp_path)
+    loose = tmp_path / "loose.toml"
+    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    assert gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight) == 0
+    assert gate(tmp_path, storage, make_run(2, accuracy_delta={"student": -0.008}), "--accept-limits", budgets=loose) == 0
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(3, accuracy_delta={"student": -0.03}), budgets=loose) == 1
+    out = capsys.readouterr().out
+    assert "reference limits: the pinned reference run 0001_unversioned_20260101_130000's own" in out
+    assert re.search(r"^student +accuracy +0\.842 +0\.82 +drop <= 0\.05 +ok$", out, re.M), out  # against the previous run
+    assert "REGRESSED: variant 'student': accuracy 0.85 -> 0.82 (drop <= 0.01) [against the reference run 0001_" in out
+    # Within the reference's own limits, the same loose checkout passes, and the record names them.
+    assert gate(tmp_path, storage, make_run(4, accuracy_delta={"student": -0.005}), budgets=loose) == 0
+    record = load_run(run_files(storage)[-1]).gate
+    assert record["reference"] == "0001_unversioned_20260101_130000"
+    assert record["reference_limits_sha256"] == hashlib.sha256(tight.read_bytes()).hexdigest() != record["limits_sha256"]
+
+
+def test_a_pinned_reference_that_is_also_the_previous_run_is_still_compared_by_its_own_limits(tmp_path, storage, capsys) -> None:
+    tight = gate_only_budgets(tmp_path)
+    loose = tmp_path / "loose.toml"
+    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight)
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2, accuracy_delta={"student": -0.03}), "--accept-limits", budgets=loose) == 1
+    out = capsys.readouterr().out
+    assert "against the previous run 0001_" in out and "against the reference run 0001_" in out
+    assert "REGRESSED: variant 'student': accuracy 0.85 -> 0.82 (drop <= 0.01) [against the reference run 0001_" in out
+
+
+def test_a_run_that_changes_the_limits_cannot_pin_itself_as_the_reference(tmp_path, storage, capsys) -> None:
+    tight = gate_only_budgets(tmp_path)
+    loose = tmp_path / "loose.toml"
+    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight)
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2), "--accept-limits", "--pin-reference", budgets=loose) == 1
+    assert "a run cannot both move the reference and change the limits it is judged by" in capsys.readouterr().out
+    assert len(saved(storage)) == 1
+    # Accepted in one run, pinned in a later one judged by them: both steps on record.
+    assert gate(tmp_path, storage, make_run(2), "--accept-limits", budgets=loose) == 0
+    assert gate(tmp_path, storage, make_run(3), "--pin-reference", budgets=loose) == 0
+    assert json.loads((storage / "reference.json").read_text())["run"].startswith("0003_")
+
+
+def test_limits_kept_in_the_storage_and_edited_afterwards_are_refused(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    kept = next((storage / "limits").iterdir())
+    kept.write_text(kept.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.5"))
+    capsys.readouterr()
+    assert gate(tmp_path, storage, make_run(2)) == 2
+    assert f"{kept}: the limits run 0001_unversioned_20260101_130000 was judged by were edited after it" in capsys.readouterr().err
