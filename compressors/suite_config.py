@@ -28,6 +28,10 @@ variants and budgets.
     pairs = 30                       # paired blocks against the baseline; block_calls, warm_calls
     rounds = 400                     # plain batch-size-1 calls; warmup_rounds
 
+    [search]                         # `compressors search`: floor, objective, time and the chains
+    max_accuracy_drop = 0.005        # explored (compressors/chains/config.py lists every key)
+    objective = "speed"
+
 Every problem is a ValueError of one line naming the file, the table, the key, what is wrong and
 what to do.
 """
@@ -39,6 +43,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from compressors.chains.config import SearchConfig, parse_search_table
 from compressors.measure.budgets import Budget, BudgetError, parse_budget
 from compressors.measure.harness import HarnessConfig
 from compressors.names import did_you_mean
@@ -47,7 +52,7 @@ from compressors.steps.oos_threshold import OosThreshold
 from compressors.steps.training import TrainConfig
 from compressors.variants import VARIANT_NAMES
 
-TABLES = ("data", "model", "train", "variants", "budgets", "timing")
+TABLES = ("data", "model", "train", "variants", "budgets", "timing", "search")
 DATA_KEYS = ("files", "hub_name", "hub_config", "text_column", "label_column", "oos_label", "oos_objective", "per_class",
              "validation_fraction", "split_seed")
 MODEL_KEYS = ("checkpoint", "baseline")
@@ -59,12 +64,13 @@ TIMING_KEYS = (*PAIRED_KEYS, "rounds", "warmup_rounds")
 
 @dataclass(frozen=True)
 class SuiteConfig:
-    """What a suite config changes: the profile, which variants run, and the user's own budgets."""
+    """What a suite config changes: the profile, which variants run, the user's own budgets and the chain search."""
 
     profile: Profile
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     budgets: dict[str, Budget] = field(default_factory=dict)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def selects(self, name: str) -> bool:
         """Whether the variant runs: it matches an include pattern and no exclude pattern."""
@@ -101,7 +107,8 @@ def load_suite_config(profile: Profile, path: Path) -> SuiteConfig:
     exclude = _patterns(path, "exclude", variants.get("exclude", []))
     if not profile.data.oos_label:
         profile = replace(profile, serving=())  # no out-of-scope class: no out-of-scope decision
-    config = SuiteConfig(profile, include, exclude, _budgets(path, raw.get("budgets", {})))
+    search = parse_search_table(path, raw.get("search", {}))
+    config = SuiteConfig(profile, include, exclude, _budgets(path, raw.get("budgets", {})), search)
     if not any(config.selects(name) for name in VARIANT_NAMES):
         raise ValueError(f"{path}: [variants] selects no variant (include {list(include)}, exclude {list(exclude)})")
     return config

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from compressors.chains.chosen import fp32_source, searched_chain
 from compressors.measure.figures import BASELINE
 from compressors.names import did_you_mean
 from compressors.profiles import Profile
@@ -179,6 +180,13 @@ def structured_variants(profile: Profile) -> list[Variant]:
     ]
 
 
+def searched_variants(profile: Profile) -> list[Variant]:
+    """The chain `compressors search` chose and recorded for the profile (the frontier chain until one is)."""
+    candidate, description = searched_chain(profile)
+    source, steps = candidate.chain(profile)
+    return [Variant("searched", steps, source=source, fp32_source=fp32_source(candidate), description=description)]
+
+
 # Every profile registers these variants, in this order. Spelled out rather than read from a
 # registry built for a throw-away profile, so that importing the names (the suite config, the
 # budgets and the pytest plugin check names against them) builds nothing; `registry` refuses a
@@ -187,10 +195,11 @@ VARIANT_NAMES: tuple[str, ...] = (
     BASELINE, "student", "distilled", "distilled-searched", "quantized", "baseline-quantized", "baseline-ort", "ort",
     "ort-quantized", "ort-static", "baseline-ort-quantized", "baseline-trimmed", "frontier", "frontier-respelled",
     "pruned-magnitude", "pruned-movement", "pruned-quantized", "pruned-structured", "pruned-structured-ort-quantized",
+    "searched",
 )
 
 BUILDERS = (teacher_variants, student_variants, int8_variants, onnx_runtime_variants, vocabulary_variants, pruned_variants,
-            structured_variants)
+            structured_variants, searched_variants)
 
 
 def registry(profile: Profile) -> dict[str, Variant]:

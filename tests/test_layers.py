@@ -16,7 +16,8 @@ ALLOWED = {
     "history": {"foundation", "measure"},
     "registry": {"foundation", "formats", "steps", "measure"},
     "suite": {"foundation", "formats", "steps", "measure", "registry"},
-    "commands": {"foundation", "formats", "steps", "measure", "history", "registry", "suite"},
+    "search": {"foundation", "formats", "steps", "measure", "history", "registry", "suite"},
+    "commands": {"foundation", "formats", "steps", "measure", "history", "registry", "suite", "search"},
     "cli": {"foundation", "commands"},
     "plugin": {"foundation", "formats", "steps", "measure", "registry", "suite"},
 }
@@ -26,10 +27,10 @@ def layer_of(module: str) -> str:
     if module in FOUNDATION:
         return "foundation"
     part = module.split(".")[1]
-    if part in ("formats", "steps", "measure", "history", "commands"):
+    if part in ("formats", "steps", "measure", "history", "commands", "search"):
         return part
     return {
-        "profiles": "registry", "variants": "registry", "suite_config": "registry", "suite": "suite",
+        "profiles": "registry", "variants": "registry", "suite_config": "registry", "chains": "registry", "suite": "suite",
         "lock": "suite", "cli": "cli", "pytest_plugin": "plugin",
     }[part]
 

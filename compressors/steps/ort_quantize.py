@@ -6,7 +6,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,9 +14,15 @@ from compressors.artifacts import Artifact, Built
 from compressors.data import TEXT
 from compressors.formats.checkpoints import load_tokenizer
 from compressors.formats.onnx import MODEL_FILE, ONNX_KIND, copy_support_files, make_session
-from compressors.steps.base import BuildContext, register_step
+from compressors.steps.base import OMIT_WHEN_DEFAULT, BuildContext, register_step
 
 logger = logging.getLogger(__name__)
+
+# int8 weights: signed (U8S8 with the uint8 activations, ORT's default) or unsigned (U8U8, which
+# ORT's documentation recommends on AVX2 machines without VNNI, where U8S8 can saturate).
+WEIGHT_TYPES = ("int8", "uint8")
+# Operators `quantize_dynamic` can quantize in a BERT graph (fused or not); () means all it supports.
+DYNAMIC_OPERATORS = ("MatMul", "Attention", "Gather", "EmbedLayerNormalization")
 
 
 @contextlib.contextmanager
@@ -46,14 +52,27 @@ class OrtDynamicInt8:
     Attributes:
         per_channel: per-output-channel weight scales.
         preprocess: run `quant_pre_process` (shape inference and graph clean-up) first.
+        reduce_range: 7-bit weights, so that U8S8 products cannot saturate on AVX2 without VNNI.
+        weight_type: "int8" (U8S8) or "uint8" (U8U8).
+        operators: the operator types to quantize (of `DYNAMIC_OPERATORS`); () quantizes every type ORT can.
     """
 
     per_channel: bool = False
     preprocess: bool = True
+    reduce_range: bool = field(default=False, metadata=OMIT_WHEN_DEFAULT)
+    weight_type: str = field(default="int8", metadata=OMIT_WHEN_DEFAULT)
+    operators: tuple[str, ...] = field(default=(), metadata=OMIT_WHEN_DEFAULT)
 
     STEP: ClassVar[str] = "ort-int8-dynamic"
     VERSION: ClassVar[str] = "1"
     QUANTIZES: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.weight_type not in WEIGHT_TYPES:
+            raise ValueError(f"OrtDynamicInt8.weight_type must be one of {WEIGHT_TYPES} (U8S8 or U8U8), got {self.weight_type!r}")
+        unknown = [op for op in self.operators if op not in DYNAMIC_OPERATORS]
+        if unknown or len(set(self.operators)) != len(self.operators):
+            raise ValueError(f"OrtDynamicInt8.operators must be distinct names of {DYNAMIC_OPERATORS}, got {self.operators}")
 
 
 @register_step(OrtDynamicInt8, produces=ONNX_KIND, accepts=(ONNX_KIND,), uses_data=False, code=("compressors.formats.onnx",))
@@ -67,7 +86,9 @@ def quantize_onnx_dynamic(source: Artifact, config: OrtDynamicInt8, context: Bui
         work = scratch / "preprocessed.onnx"
         model_in = _preprocess(source.path / MODEL_FILE, work) if config.preprocess else source.path / MODEL_FILE
         quantize_dynamic(
-            str(model_in), str(out_dir / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=config.per_channel,
+            str(model_in), str(out_dir / MODEL_FILE), per_channel=config.per_channel, reduce_range=config.reduce_range,
+            weight_type=QuantType.QUInt8 if config.weight_type == "uint8" else QuantType.QInt8,
+            op_types_to_quantize=list(config.operators) or None,
             # Fused contrib ops carry no type information for their weights; without a default the
             # quantizer stops with "Unable to find data type for weight_name=...".
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
