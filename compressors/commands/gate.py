@@ -8,6 +8,9 @@ Budgets and tolerances come from a trusted place: the budgets file the compared 
 (kept in the storage), or --trusted-budgets; when the checkout's differ, the gate prints the
 difference and fails unless --accept-limits.
 
+Accuracy verdicts carry the paired difference on the same test queries (95% interval, McNemar's
+p) when both runs stored their answers; --markdown FILE writes the verdict as Markdown too.
+
 Exits 0 when the run passes, 1 naming each regressed variant, figure, value and rule (or each
 broken budget), and 2 on a usage error (an unreadable run, a bad budgets file).
 """
@@ -18,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from compressors.artifacts import write_atomic
 from compressors.history.gate import gate
 from compressors.history.runs import HistoryError, load_run
 from compressors.history.limits import Limits, read_limits
@@ -41,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pin-reference", action="store_true", help="with --save-on-pass: pin the saved run as the reference of later gates")
     parser.add_argument("--tag", help="name part of the saved file, NNNN_<tag>.json (default: commit id and time, as --benchmark-autosave)")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="VARIANT", help="a variant removed on purpose (repeatable)")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="also write the verdict as Markdown (tables with the paired accuracy differences), e.g. for a CI summary")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"compressors gate: error: {error}", file=sys.stderr)
         return 2
     print(result.format())
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.markdown, result.markdown().encode())
     if saved:
         print(f"saved as the next baseline: {saved}" + (" (pinned as the reference)" if args.pin_reference else ""))
     elif result.passed and args.save_on_pass:

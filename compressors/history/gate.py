@@ -18,7 +18,8 @@ the bound against it; a run that changes the limits cannot pin itself. The curre
 - a figure regressed against the previous passing run (same machine and libraries when there is
   one, else the newest, with the differences printed) or the reference run (the pinned one, else
   the oldest passing run of the same machine and libraries; a pinned run of another group is
-  refused): `rule.py`. Wall-clock comparisons of runs timed on a busy machine are inconclusive,
+  refused): `rule.py`. Accuracy is judged on the point estimate, and shows the paired difference
+  on the same queries (95% interval, McNemar's p) and whether it is significant. Wall-clock comparisons of runs timed on a busy machine are inconclusive,
   neither pass nor fail; cost (instructions per query) is compared raw within one instruction
   set; a baseline that moved between quiet runs fails instead of switching relative latency off;
 - a figure's history since the reference starts a change beyond the figure's limit, or drifted
@@ -101,20 +102,40 @@ class GateResult:
         lines += [f"note: {note}" for note in self.notes]
         for comparison in self.comparisons:
             lines += ["", f"against the {comparison.role} run {comparison.run.label()}:", "", _table(comparison.findings)]
-        lines.append("")
+        return "\n".join([*lines, "", self.summary()] + [f"  {failure}" for failure in self.failures()])
+
+    def summary(self) -> str:
+        """One line: PASSED or FAILED, and how much was judged."""
         if self.passed and not self.comparisons:
-            lines.append("PASSED: nothing to compare with; this run can start the history")
-        elif self.passed:
+            return "PASSED: nothing to compare with; this run can start the history"
+        if self.passed:
             unjudged = sum(bool(f.unjudged) for f in self.findings)
-            lines.append(
-                f"PASSED: {len(self.findings) - unjudged} figure(s) of {len(self.current.benchmarks)} variant(s) judged, no regression"
-                + (f"; {unjudged} comparison(s) inconclusive or not gated (see the table)" if unjudged else "")
-            )
-        else:
-            lines.append(f"FAILED: {len(self.regressions) + len(self.problems)} problem(s)")
-            lines += [f"  {f} [against the {c.role} run {c.run.name}]" for c, f in self.regressions]
-            lines += [f"  {p}" for p in self.problems]
-        return "\n".join(lines)
+            return (f"PASSED: {len(self.findings) - unjudged} figure(s) of {len(self.current.benchmarks)} variant(s) judged, no regression"
+                    + (f"; {unjudged} comparison(s) inconclusive or not gated (see the table)" if unjudged else ""))
+        return f"FAILED: {len(self.regressions) + len(self.problems)} problem(s)"
+
+    def failures(self) -> list[str]:
+        """Each regression (naming the run it is against) and each problem."""
+        return [f"{f} [against the {c.role} run {c.run.name}]" for c, f in self.regressions] + list(self.problems)
+
+    def markdown(self) -> str:
+        """The verdict as a Markdown section (e.g. for a CI job's summary): verdict, failures, a table per comparison, notes."""
+        lines = [f"## Gate: {self.summary()}", "", f"Run `{self.current.path}`."]
+        if self.failures():
+            lines += ["", *[f"- {failure}" for failure in self.failures()]]
+        for comparison in self.comparisons:
+            lines += ["", f"### Against the {comparison.role} run `{comparison.run.label()}`", "", _markdown_table(comparison.findings)]
+        if self.notes:
+            lines += ["", "### Notes", "", *[f"- {note}" for note in self.notes]]
+        return "\n".join(lines) + "\n"
+
+    def paired_accuracy(self) -> list[dict]:
+        """Every paired accuracy difference of the comparisons, as the saved run records them."""
+        return [
+            {"against": c.role, "run": c.run.name, "variant": f.variant, "difference": f.paired.difference, "low": f.paired.low,
+             "high": f.paired.high, "p_value": f.paired.p_value, "queries": f.paired.queries, "significant": f.paired.significant}
+            for c in self.comparisons for f in c.findings if f.paired is not None
+        ]
 
 
 def compare_runs(
@@ -292,6 +313,7 @@ def gate(
         "limits_sha256": store_limits(storage, limits),
         "accepted_limits": accepted,
         "reference_limits_sha256": reference_limits.sha256 if reference_limits else None,
+        "paired_accuracy": result.paired_accuracy(),
     }
     saved = save_run({**current.data, GATE_KEY: record}, storage, tag or default_tag(current))
     if pin:
@@ -370,8 +392,22 @@ def _history(runs: list[SavedRun], current: SavedRun, reference: SavedRun | None
     return problems
 
 
+def _rows(findings: list[Finding]) -> list[tuple[str, ...]]:
+    """The header and one row per finding; the paired-difference column only when a finding has one."""
+    paired = any(f.significance for f in findings)
+    head = ("variant", "figure", "before", "now", "rule", "verdict") + (("paired on the same queries (95% CI)",) if paired else ())
+    return [head] + [
+        (f.variant, f.figure, f"{f.previous:.4g}", f"{f.current:.4g}", f.rule, f.verdict) + ((f.significance,) if paired else ())
+        for f in findings
+    ]
+
+
 def _table(findings: list[Finding]) -> str:
-    rows = [("variant", "figure", "before", "now", "rule", "verdict")]
-    rows += [(f.variant, f.figure, f"{f.previous:.4g}", f"{f.current:.4g}", f.rule, f.verdict) for f in findings]
+    rows = _rows(findings)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _markdown_table(findings: list[Finding]) -> str:
+    rows = [tuple(cell.replace("|", "\\|") for cell in row) for row in _rows(findings)]
+    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]])

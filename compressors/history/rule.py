@@ -31,6 +31,11 @@ Latency (asv's rule, applied to ratios against a control measured alongside):
   relative to the baseline) with `cost_factor`, between runs of the same instruction set
   (`cost_isa`) whatever the CPU model or load.
 * A figure the previous run had and the current run lacks (missing or NaN) fails.
+* Accuracy is judged on the point estimate (at most `max_accuracy_drop` lower), and, when both
+  runs stored which test queries each answered right (`Figures.right_answers`, the same queries
+  in the same order), the verdict carries the paired difference on those queries with its exact
+  95% interval and McNemar's p (`measure.significance.paired_difference`): whether the change is
+  beyond chance is said beside the verdict, not used to pass or fail it.
 
 False-alarm rate: for two sets of independent samples from one distribution, condition 2 alone
 fires with probability at most `latency_p_value` (0.001 in the budgets file); requiring
@@ -54,6 +59,7 @@ import numpy as np
 
 from compressors.history.tolerances import GateTolerances
 from compressors.measure.figures import Figures
+from compressors.measure.significance import PairedDifference, decode_answers, paired_difference
 
 # Below this many samples per run the U test cannot reach a strict p-value; use the factor alone.
 MIN_SAMPLES = 20
@@ -157,7 +163,9 @@ class Finding:
     """One figure of one variant compared between two runs, and whether it `exceeded` the rule.
 
     `unjudged` names why a comparison was neither pass nor fail ("inconclusive": a busy machine;
-    "not gated": a figure neither run can be compared on); empty when it was judged.
+    "not gated": a figure neither run can be compared on); empty when it was judged. `paired`: for
+    accuracy, the current run's minus the earlier run's on the same queries with its 95% interval
+    and McNemar's p, when both runs stored their answers; `unpaired` says why not, where one did.
     """
 
     variant: str
@@ -167,6 +175,8 @@ class Finding:
     rule: str
     exceeded: bool
     unjudged: str = ""
+    paired: PairedDifference | None = None
+    unpaired: str = ""
 
     @property
     def regressed(self) -> bool:
@@ -178,8 +188,32 @@ class Finding:
             return self.unjudged
         return "REGRESSED" if self.exceeded else "ok"
 
+    @property
+    def significance(self) -> str:
+        """The paired difference and whether it is beyond chance, e.g. "-1.20 points [-1.90, -0.52], p=0.0004 over 450 queries: significant"."""
+        if self.paired is None:
+            return self.unpaired
+        return f"{self.paired.describe()}: {'significant' if self.paired.significant else 'not significant'} (McNemar, 5%)"
+
     def __str__(self) -> str:
-        return f"{self.verdict}: variant {self.variant!r}: {self.figure} {self.previous:.4g} -> {self.current:.4g} ({self.rule})"
+        paired = f"; paired {self.significance}" if self.paired else (f"; {self.unpaired}" if self.unpaired else "")
+        return f"{self.verdict}: variant {self.variant!r}: {self.figure} {self.previous:.4g} -> {self.current:.4g} ({self.rule}{paired})"
+
+
+def paired_accuracy(previous: Figures, current: Figures) -> tuple[PairedDifference | None, str]:
+    """The paired difference in accuracy, current minus previous, on the same test queries; or None and why not.
+
+    Needs both runs' `right_answers` (per query 1 right, 0 wrong, in the split's order) of one length.
+    """
+    texts = getattr(previous, "right_answers", ""), getattr(current, "right_answers", "")
+    if not all(texts):
+        return None, ("" if not any(texts) else "not paired: only one run stored its answers")
+    before, after = (decode_answers(text) for text in texts)
+    if before is None or after is None or before.max(initial=0) > 1 or after.max(initial=0) > 1:
+        return None, "not paired: a stored answers record is not a right/wrong list"
+    if before.size != after.size or not before.size:
+        return None, f"not paired: {before.size} and {after.size} queries (another test split)"
+    return paired_difference(before.astype(bool), after.astype(bool)), ""
 
 
 def machine_busy(loads: Sequence[float], max_machine_load: float) -> str:
@@ -242,7 +276,10 @@ def compare_variant(
         if math.isnan(after):
             findings.append(Finding(variant, figure, before, after, "missing or NaN in this run", True))
             continue
-        findings.append(Finding(variant, figure, before, after, f"drop <= {limit:g}", before - after > limit + 1e-12))
+        # Overall accuracy is the share of right answers: pair it query by query when both runs kept them.
+        paired, unpaired = paired_accuracy(previous, current) if figure == "accuracy" else (None, "")
+        findings.append(Finding(variant, figure, before, after, f"drop <= {limit:g}", before - after > limit + 1e-12,
+                                paired=paired, unpaired=unpaired))
     if math.isnan(previous.size_bytes) and not math.isnan(current.size_bytes):
         findings.append(Finding(variant, "size_mb", previous.size_mb, current.size_mb, "not measured in the earlier run", False, "not gated"))
     if not math.isnan(previous.size_bytes):

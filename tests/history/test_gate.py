@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from saved_runs_support import make_run, write_run
 
@@ -17,6 +18,7 @@ from compressors.cli import main
 from compressors.history.runs import GATE_KEY, load_run, run_files
 from compressors.history.tolerances import GateTolerances, load_gate_tolerances
 from compressors.measure.budgets import DEFAULT_BUDGETS, BudgetError, load_budgets
+from compressors.measure.significance import encode_answers
 from compressors.profiles import PROFILES
 from compressors.variants import VARIANT_NAMES
 
@@ -488,3 +490,52 @@ def test_limits_kept_in_the_storage_and_edited_afterwards_are_refused(tmp_path, 
     capsys.readouterr()
     assert gate(tmp_path, storage, make_run(2)) == 2
     assert f"{kept}: the limits run 0001_unversioned_20260101_130000 was judged by were edited after it" in capsys.readouterr().err
+
+
+def with_answers(data: dict, lost: dict[str, int] | None = None, queries: int = 400) -> dict:
+    """Each variant's stored answers to the same `queries` test queries, as many right as its accuracy, and `lost[variant]` more wrong."""
+    for bench in data["benchmarks"]:
+        variant = bench["params"]["variant"]
+        mine = np.arange(queries) >= round((1 - bench["extra_info"]["accuracy"]) * queries)
+        mine[np.flatnonzero(mine)[: (lost or {}).get(variant, 0)]] = False
+        bench["extra_info"].update(accuracy=float(mine.mean()), right_answers=encode_answers(mine.astype(int)))
+    return data
+
+
+def test_accuracy_verdicts_show_the_paired_difference_in_the_table_the_failure_the_markdown_and_the_saved_run(
+    tmp_path, storage, capsys
+) -> None:
+    assert gate(tmp_path, storage, with_answers(make_run(1))) == 0
+    capsys.readouterr()
+    # 2 of 400 more answers wrong: 0.5 point, within the limit and within chance.
+    markdown = tmp_path / "gate.md"
+    assert gate(tmp_path, storage, with_answers(make_run(2), {"student": 2}), "--markdown", str(markdown)) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("student ") and " accuracy " in line)
+    # 2 discordant answers, both lost: the exact interval conditional on them is [-0.50, +0.34] points.
+    assert re.search(r"drop <= 0\.01 +ok +-0\.50 points \[-0\.50, \+0\.34\], p=0\.5 over 400 queries: not significant", row), row
+    assert "paired on the same queries (95% CI)" in out
+    text = markdown.read_text()
+    assert text.startswith("## Gate: PASSED") and "| student | accuracy | 0.85 | 0.845 | drop <= 0.01 | ok | -0.50 points [" in text
+    record = load_run(run_files(storage)[-1]).gate
+    student = next(p for p in record["paired_accuracy"] if p["variant"] == "student")
+    assert student["against"] == "previous" and student["queries"] == 400 and student["difference"] == pytest.approx(-0.005)
+    assert student["significant"] is False and student["low"] < 0 < student["high"]
+
+    # 12 more wrong: 3 points below, beyond the limit and beyond chance; the verdict rests on the point estimate.
+    assert gate(tmp_path, storage, with_answers(make_run(3), {"student": 14}), "--markdown", str(markdown)) == 1
+    out = capsys.readouterr().out
+    failure = next(line for line in out.splitlines() if line.startswith("  REGRESSED: variant 'student': accuracy"))
+    assert re.search(r"0\.845 -> 0\.815 \(drop <= 0\.01; paired -3\.00 points \[-\d\.\d\d, -\d\.\d\d\], p=[\d.e-]+ over 400 queries: "
+                     r"significant \(McNemar, 5%\)\) \[against the previous run 0002_", failure), failure
+    assert markdown.read_text().startswith("## Gate: FAILED") and "- REGRESSED: variant 'student': accuracy" in markdown.read_text()
+
+
+def test_runs_without_stored_answers_show_no_paired_column_and_one_with_says_why_it_is_not_paired(tmp_path, storage, capsys) -> None:
+    gate(tmp_path, storage, make_run(1))
+    assert gate(tmp_path, storage, make_run(2)) == 0
+    out = capsys.readouterr().out
+    assert "against the previous run 0001_" in out and "paired on the same queries" not in out
+    assert gate(tmp_path, storage, with_answers(make_run(3))) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^student +accuracy .* ok +not paired: only one run stored its answers$", out, re.M), out

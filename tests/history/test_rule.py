@@ -21,8 +21,10 @@ from compressors.history.rule import (
     compare_variant,
     latency_regressions,
     machine_busy,
+    paired_accuracy,
     shift_ratio,
 )
+from compressors.measure.significance import encode_answers
 
 TOLERANCES = GateTolerances()  # the defaults, which benchmarks/budgets.toml repeats
 FACTOR, ALPHA = TOLERANCES.latency_factor, TOLERANCES.latency_p_value
@@ -279,3 +281,51 @@ def test_relative_latency_is_skipped_across_int8_flags() -> None:
 def test_tolerances_validate(values, message) -> None:
     with pytest.raises(ValueError, match=message):
         GateTolerances(**values)
+
+
+def _answered(right: np.ndarray, accuracy_delta: float = 0.0) -> Figures:
+    """A variant's figures whose stored answers are `right` (its accuracy their share)."""
+    return Figures("distilled", accuracy=float(right.mean()) + accuracy_delta, right_answers=encode_answers(right.astype(int)))
+
+
+def test_an_accuracy_verdict_carries_the_paired_difference_on_the_same_queries() -> None:
+    rng = np.random.default_rng(0)
+    before = rng.random(400) < 0.85
+    after = before.copy()
+    after[np.flatnonzero(before)[:20]] = False  # 20 queries lost, none gained: 5 points, beyond chance
+    finding = next(f for f in compare_variant("distilled", _answered(before), _answered(after), GateTolerances()) if f.figure == "accuracy")
+    assert finding.regressed and finding.paired is not None
+    assert finding.paired.difference == pytest.approx(-0.05) and finding.paired.queries == 400
+    assert finding.paired.high < 0 and finding.paired.p_value < 1e-5 and finding.paired.significant
+    assert finding.significance == f"{finding.paired.describe()}: significant (McNemar, 5%)"
+    assert str(finding).endswith(f"(drop <= 0.01; paired {finding.significance})")
+    # Only overall accuracy is paired: the other figures' rows carry no difference.
+    assert all(f.paired is None and not f.significance for f in compare_variant(
+        "distilled", _answered(before), _answered(after), GateTolerances()) if f.figure != "accuracy")
+
+
+def test_a_drop_within_the_limit_passes_on_the_point_estimate_and_says_whether_it_is_significant() -> None:
+    before = np.ones(2000, dtype=bool)
+    after = before.copy()
+    after[:16] = False  # 0.8 point, all of one sign: within 1 point, yet beyond chance
+    finding = compare_variant("distilled", _answered(before), _answered(after), GateTolerances())[0]
+    assert not finding.regressed and finding.paired.significant and "significant (McNemar" in finding.significance
+    mixed_before = np.arange(200) % 2 == 0
+    mixed_after = mixed_before.copy()
+    mixed_after[[0, 2, 4]], mixed_after[[1, 3]] = False, True  # 3 lost, 2 gained: -0.5 point, chance
+    finding = compare_variant("distilled", _answered(mixed_before), _answered(mixed_after), GateTolerances())[0]
+    assert not finding.regressed and not finding.paired.significant
+    assert finding.paired.low < 0 < finding.paired.high and finding.significance.endswith(": not significant (McNemar, 5%)")
+
+
+def test_answers_that_cannot_be_paired_say_why_and_change_no_verdict() -> None:
+    right = np.arange(100) % 3 == 0
+    both = _answered(right), _answered(right[:90])
+    finding = compare_variant("distilled", *both, GateTolerances())[0]
+    assert finding.paired is None and finding.significance == "not paired: 100 and 90 queries (another test split)"
+    assert paired_accuracy(Figures("distilled", accuracy=0.5), _answered(right)) == (None, "not paired: only one run stored its answers")
+    assert paired_accuracy(Figures("distilled", accuracy=0.5), Figures("distilled", accuracy=0.5)) == (None, "")
+    garbled = replace(_answered(right), right_answers="not base64!")
+    assert paired_accuracy(garbled, _answered(right))[1] == "not paired: a stored answers record is not a right/wrong list"
+    classes = replace(_answered(right), right_answers=encode_answers(np.arange(100) % 7))  # class ids, not right/wrong
+    assert paired_accuracy(classes, _answered(right))[0] is None
