@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 
-from compressors.commands import budgets, compare, crosscheck, docs, gate, lock, prune_sweep, report, search, trim_report, verify
+from compressors.commands import (
+    budgets, compare, crosscheck, decision_rules, docs, gate, lock, prune_sweep, report, search, seeds, trim_report, verify,
+)
 
 # Each module has NAME, SUMMARY, a docstring (its --help), configure(parser) and run(args) -> exit code.
-COMMANDS = (gate, budgets, report, lock, verify, crosscheck, compare, prune_sweep, search, trim_report, docs)
+COMMANDS = (gate, budgets, report, lock, verify, crosscheck, compare, decision_rules, seeds, prune_sweep, search, trim_report, docs)
 
 
 def main(argv: list[str] | None = None) -> int:
