@@ -31,10 +31,14 @@ def test_the_artifact_cache_is_restored_by_exact_key_only() -> None:
 def test_the_history_is_not_kept_only_in_the_evictable_cache() -> None:
     assert not [s for s in steps() if str(s.get("uses", "")).startswith("actions/cache") and ".benchmarks" in str(s.get("with", {}))]
     text = WORKFLOW.read_text()
-    assert "git push origin HEAD:refs/heads/benchmark-history" in text and "::warning title=No benchmark history::" in text
+    assert "bash .ci/history-restore .benchmarks" in text and "bash .ci/history-save .benchmarks" in text
+    ci = WORKFLOW.parents[2] / ".ci"
+    assert 'git push --quiet "$remote" "HEAD:refs/heads/$branch"' in (ci / "history-save").read_text()
+    assert "::warning title=No benchmark history::" in (ci / "history-restore").read_text()
 
 
 def test_pull_requests_are_judged_by_the_base_branchs_limits() -> None:
     gate = steps()[index(lambda s: "compressors gate" in s.get("run", ""))]["run"]
     assert "--trusted-budgets reports/trusted-budgets.toml" in gate and "--accept-limits" in gate
-    assert "git show FETCH_HEAD:compressors/budgets.toml > reports/trusted-budgets.toml" in WORKFLOW.read_text()
+    assert 'bash .ci/base-budgets "${{ github.base_ref }}" reports/trusted-budgets.toml' in WORKFLOW.read_text()
+    assert "git show FETCH_HEAD:compressors/budgets.toml" in (WORKFLOW.parents[2] / ".ci" / "base-budgets").read_text()
