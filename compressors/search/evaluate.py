@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from compressors.artifacts import MANIFEST, Artifact
+from compressors.chains.chosen import fp32_source
 from compressors.chains.space import Candidate
 from compressors.data import LABEL, TEXT
 from compressors.environment import cpu_model_and_flags
@@ -29,11 +30,14 @@ from compressors.measure.figures import BASELINE
 from compressors.measure.harness import latency_query_set, predict_single
 from compressors.measure.paired import measure_paired, paired_speedup
 from compressors.search.runner import Assessment, Speed
-from compressors.steps.base import apply_step, build_chain
+from compressors.steps.base import apply_step
 from compressors.steps.training import TrainConfig
 from compressors.suite.build import Builder
 from compressors.suite.serve import serve
+from compressors.variants import Variant
 
+# Candidates enter the builder's variants under this prefix and their chain's name.
+SEARCHING = "search:"
 # Build work of a step still to run: training dwarfs exporting and quantizing.
 TRAINING_WORK, OTHER_WORK = 100.0, 1.0
 
@@ -41,6 +45,28 @@ TRAINING_WORK, OTHER_WORK = 100.0, 1.0
 def short_pairs(pairs: int) -> int:
     """Pairs of the short timing: a third of the profile's, at least 6."""
     return max(6, pairs // 3)
+
+
+def build_work(planner: Builder, candidate: Candidate) -> float:
+    """The build work a candidate still needs: the steps of its chain (its source's included) missing from the cache.
+
+    Args:
+        planner: a plan-only builder (cache keys, no builds) over the search's cache.
+    """
+    chain: list = []
+    name: str | None = candidate.source
+    while name:
+        variant = planner.variants[name]
+        chain[:0] = variant.steps
+        name = variant.source
+    chain += candidate.chain(planner.profile)[1]
+    artifact, work = None, 0.0
+    for step in chain:
+        artifact = apply_step(artifact, step, planner.context)
+        if not (planner.context.cache.root / artifact.key / MANIFEST).is_file():
+            trains = isinstance(getattr(step, "train", None), TrainConfig) or hasattr(step, "base")
+            work += TRAINING_WORK if trains else OTHER_WORK
+    return work
 
 
 class ChainEvaluator:
@@ -67,16 +93,23 @@ class ChainEvaluator:
         paired = self.harness.paired
         timing = ({"pairs": paired.pairs, "block_calls": paired.block_calls, "warm_calls": paired.warm_calls,
                    "queries": self.harness.latency_queries} if self.speed == "paired" else {"cost_queries": self.harness.cost_queries})
-        return {"profile": self.profile.name, "data": self.builder.context.data_key, "baseline": self.baseline.key,
+        # "serving": candidates are served as registered variants (their family's out-of-scope decision).
+        return {"profile": self.profile.name, "data": self.builder.context.data_key, "baseline": self.baseline.key, "serving": "as-variant",
                 "speed": self.speed, "threads": self.harness.threads, "timing": timing, "cpu": cpu_model_and_flags()[0]}
 
     def artifact(self, candidate: Candidate) -> Artifact:
-        """The candidate's served artifact (built on a cache miss)."""
+        """The candidate's served artifact (built on a cache miss), served as the suite would serve it as a variant.
+
+        The candidate is entered in the builder's variants as the `searched` variant would be
+        registered, so its out-of-scope decision follows the same rule (a format of a registered
+        model keeps that model's decision unless its own is better on validation).
+        """
         source, steps = candidate.chain(self.profile)
-        artifact = self.builder.artifact(source)
-        if steps:
-            artifact = build_chain(artifact, steps, self.builder.context)
-        return self.builder.serving(artifact)
+        if not steps:
+            return self.builder.build(source)
+        name = f"{SEARCHING}{candidate.name}"
+        self.builder.variants.setdefault(name, Variant(name, steps, source=source, fp32_source=fp32_source(candidate)))
+        return self.builder.build(name)
 
     def validation_accuracy(self, served: Artifact) -> float:
         """The served decision's validation accuracy: recorded by the out-of-scope step, else scored here."""
@@ -86,20 +119,8 @@ class ChainEvaluator:
         return float((predict_single(predictor, self.texts) == self.labels).mean())
 
     def work(self, candidate: Candidate) -> float:
-        """The build work the candidate still needs: its steps (and its source's) missing from the cache."""
-        chain: list = []
-        name: str | None = candidate.source
-        while name:
-            variant = self._planner.variants[name]
-            chain[:0] = variant.steps
-            name = variant.source
-        chain += candidate.chain(self.profile)[1]
-        artifact, work = None, 0.0
-        for step in chain:
-            artifact = apply_step(artifact, step, self._planner.context)
-            if not (self._planner.context.cache.root / artifact.key / MANIFEST).is_file():
-                work += TRAINING_WORK if isinstance(getattr(step, "train", None), TrainConfig) or hasattr(step, "base") else OTHER_WORK
-        return work
+        """The build work the candidate still needs (`build_work`)."""
+        return build_work(self._planner, candidate)
 
     def assess(self, candidate: Candidate) -> Assessment:
         served = self.artifact(candidate)
