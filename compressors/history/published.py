@@ -10,7 +10,8 @@ A block sits between two HTML comments (Markdown hides them), each on a line of 
     (generated: the budget keys, from `compressors.measure.budgets.LIMITS`)
     <!-- end budget-keys -->
 
-A table's `source` is a pytest-benchmark JSON run, relative to the repository root; `variants`
+A table's `source` is a pytest-benchmark JSON run, relative to the repository root, or a seed
+study written by `compressors seeds --out` (then each row is a variant's seed spread); `variants`
 lists its rows in order. `render_text` rebuilds every block of a file; `check_text` names each
 block whose text differs from what its source gives now, so a figure is never typed by hand and
 never appears with two values. `compressors docs --check / --write` runs them over README.md and
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from compressors.history.runs import HistoryError, SavedRun, load_run
 from compressors.measure.budgets import budget_keys_markdown
-from compressors.measure.figures import Figures, format_number, format_speedup
+from compressors.measure.figures import Figures, format_drop, format_number, format_speedup
+from compressors.measure.spread import Spread
 
 TABLE = "table"
 BUDGET_KEYS = "budget-keys"
@@ -34,7 +36,9 @@ _OPEN = re.compile(r"^<!-- (?:table: (?P<name>[A-Za-z0-9_.-]+)(?P<options>(?: +[
 _CLOSE = {TABLE: "<!-- end table -->", BUDGET_KEYS: "<!-- end budget-keys -->"}
 _ANY_MARKER = re.compile(r"^<!-- (?:table:|budget-keys|end table|end budget-keys)")
 TABLE_OPTIONS = ("source", "variants")
-COLUMNS = ("variant", "accuracy", "in-scope", "OOS recall", "size MB", "size ratio", "speed-up (paired, 95% CI)", "cost ratio")
+COLUMNS = ("variant", "accuracy", "drop, points (paired 95% CI)", "in-scope", "OOS recall", "size MB", "size ratio",
+           "speed-up (paired, 95% CI)", "cost ratio")
+SEED_COLUMNS = ("variant", "test accuracy", "in-scope", "OOS recall", "validation accuracy")
 
 
 class DocsError(ValueError):
@@ -133,7 +137,7 @@ def machine_line(run: SavedRun) -> str:
 def figures_row(figures: Figures) -> str:
     """One variant's row of a published table."""
     cells = (
-        f"`{figures.variant}`", format_number(figures.accuracy), format_number(figures.in_scope_accuracy),
+        f"`{figures.variant}`", format_number(figures.accuracy), format_drop(figures), format_number(figures.in_scope_accuracy),
         format_number(figures.oos_recall), format_number(figures.size_mb, ".1f"), format_number(figures.size_ratio, ".3f"),
         format_speedup(figures), format_number(figures.cost_ratio, ".2f"),
     )
@@ -161,11 +165,43 @@ def render_block(block: Block, root: Path) -> str:
     path = root / block.source
     if not path.is_file():
         raise DocsError(f"its run {block.source} does not exist: commit the run, or point the table at one")
+    study = _seed_study(path)
+    if study is not None:
+        return render_seed_table(study, block.variants, block.source)
     try:
         run = load_run(path)
     except HistoryError as error:
         raise DocsError(str(error)) from None
     return render_table(run, block.variants, block.source)
+
+
+def _seed_study(path: Path) -> dict | None:
+    """The seed study a file holds (`compressors seeds --out`), or None when it is something else (a run)."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) and "benchmarks" not in raw and isinstance(raw.get("variants"), dict) else None
+
+
+def render_seed_table(study: dict, variants: Sequence[str], source: str) -> str:
+    """A published seed spread: per variant, each figure's mean ± deviation (range) over the seeds, in points."""
+    missing = [v for v in variants if v not in study["variants"]]
+    if missing:
+        raise DocsError(f"{source} has no variant {', '.join(repr(v) for v in missing)}; it holds {', '.join(study['variants'])}")
+    rows = []
+    for name in variants:
+        spread = {figure: Spread(**raw) for figure, raw in study["variants"][name]["spread"].items()}
+        cells = [spread[f].describe() for f in ("accuracy", "in_scope_accuracy", "oos_recall", "validation_accuracy")]
+        rows.append("| " + " | ".join([f"`{name}`", *cells]) + " |")
+    seeds = sorted(int(seed) for seed in study["variants"][variants[0]]["seeds"]) if variants else []
+    head = (f"Seeds {', '.join(map(str, seeds))}, {study.get('profile', '?')} profile, measured {study.get('date', '?')} on "
+            f"{(study.get('machine') or {}).get('cpu', 'unknown CPU')}; in points, mean ± sample deviation (lowest-highest). "
+            f"Source: `{source}`.")
+    header = ["| " + " | ".join(SEED_COLUMNS) + " |", "|" + "---|" * len(SEED_COLUMNS)]
+    return "\n".join([head, "", *header, *rows])
 
 
 @dataclass(frozen=True)

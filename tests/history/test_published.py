@@ -38,12 +38,14 @@ def test_a_table_is_rendered_from_its_run_with_its_date_machine_and_rows_in_the_
         "Measured 2026-01-01 on AMD EPYC (2 cores; AVX2, AVX512F, AVX512-VNNI), 1 measuring thread, small profile, "
         "torch 2.13.0+cpu, onnxruntime 1.32.0. Source: `docs/results/2026-01-01-ci/small.json`."
     )
-    assert lines[7] == "| variant | accuracy | in-scope | OOS recall | size MB | size ratio | speed-up (paired, 95% CI) | cost ratio |"
+    assert lines[7] == ("| variant | accuracy | drop, points (paired 95% CI) | in-scope | OOS recall | size MB | size ratio "
+                        "| speed-up (paired, 95% CI) | cost ratio |")
     distilled = load_run(root / SOURCE).benchmarks["distilled"].figures()
     cells = [cell.strip() for cell in lines[9].strip("|").split("|")]
-    assert cells[:6] == ["`distilled`", "0.8800", "0.8900", "0.5000", "15.9", f"{distilled.size_ratio:.3f}"]
-    assert cells[6] == f"{distilled.speedup:.2f} [{distilled.speedup_low:.2f}, {distilled.speedup_high:.2f}]"
-    assert cells[7] == "2.25"
+    assert cells[:7] == ["`distilled`", "0.8800", "n/a", "0.8900", "0.5000", "15.9",
+                         f"{distilled.size_ratio:.3f}"]
+    assert cells[7] == f"{distilled.speedup:.2f} [{distilled.speedup_low:.2f}, {distilled.speedup_high:.2f}]"
+    assert cells[8] == "2.25"
     assert lines[10].startswith("| `baseline` | 0.9000 |") and lines[10].endswith("| 1.00 [1.00, 1.00] | 1.00 |")
     assert lines[11] == "<!-- end table -->" and lines[:5] == document(variants="distilled,baseline").splitlines()[:5] and lines[-1] == "After."
 
@@ -74,7 +76,7 @@ def test_a_missing_figure_is_shown_as_n_a_not_invented(root: Path) -> None:
     del data["benchmarks"][0]["extra_info"]["cost_ratio"]
     write_run(root / SOURCE, data)
     text = render_text(document(variants="baseline"), root).text
-    assert "| `baseline` | 0.9000 | 0.9100 | 0.5000 | 63.4 | 1.000 | 1.00 [1.00, 1.00] | n/a |" in text
+    assert "| `baseline` | 0.9000 | n/a | 0.9100 | 0.5000 | 63.4 | 1.000 | 1.00 [1.00, 1.00] | n/a |" in text
 
 
 def test_a_missing_run_is_an_error_naming_the_file_the_line_and_the_path_and_the_text_is_kept(root: Path) -> None:
@@ -145,3 +147,18 @@ def test_text_without_blocks_is_left_as_it_is(tmp_path: Path) -> None:
 def test_figures_of_the_run_are_the_suite_s_typed_record(root: Path) -> None:
     bench = load_run(root / SOURCE).benchmarks["distilled"]
     assert bench.figures() == Figures.from_extra_info("distilled", bench.extra_info)
+
+
+def test_a_seed_study_renders_each_variants_spread_in_points(root: Path) -> None:
+    spread = {"mean": 0.9, "std": 0.01, "low": 0.89, "high": 0.91, "seeds": 3}
+    figures = {"accuracy": spread, "in_scope_accuracy": spread, "oos_recall": spread, "validation_accuracy": spread}
+    study = {"profile": "full", "date": "2026-12-05", "machine": {"cpu": "AMD EPYC"},
+             "variants": {"baseline": {"seeds": {"42": {}, "43": {}, "44": {}}, "spread": figures}}}
+    (root / "docs/results/seeds.json").write_text(json.dumps(study))
+    rendered = render_text(document(variants="baseline", source="docs/results/seeds.json"), root, "README.md")
+    assert rendered.errors == ()
+    lines = rendered.text.splitlines()
+    assert lines[5].startswith("Seeds 42, 43, 44, full profile, measured 2026-12-05 on AMD EPYC; in points")
+    assert lines[9] == "| `baseline` |" + " 90.00 ± 1.00 (89.00-91.00, 3 seeds) |" * 4
+    missing = render_text(document(variants="distilled", source="docs/results/seeds.json"), root, "README.md")
+    assert "has no variant 'distilled'; it holds baseline" in missing.errors[0]
