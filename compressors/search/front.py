@@ -76,7 +76,7 @@ def format_front(outcome: Outcome, goal: Goal) -> str:
 
 
 def front_figure(outcome: Outcome, goal: Goal) -> Figure:
-    """Validation accuracy against speed-up (log scale), marker area by size; the front joined, the floor dashed."""
+    """Validation accuracy against speed-up (log scale), marker area and colour by size; the front ringed, the floor dashed."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 5), dpi=120, layout="constrained")
@@ -87,9 +87,11 @@ def front_figure(outcome: Outcome, goal: Goal) -> Figure:
                            s=[20 + 200 * t.size_ratio for t in timed], c=[t.size_ratio for t in timed], cmap="viridis",
                            alpha=0.7, edgecolors="none")
     figure.colorbar(scatter, ax=axes, label="size / baseline size")
-    on_front = sorted((t for t in timed if t.name in front), key=lambda t: t.speedup)
-    axes.plot([1.0] + [t.speedup for t in on_front], [100 * base] + [100 * t.validation_accuracy for t in on_front],
-              color="black", linewidth=0.8, label="Pareto front")
+    # The front is three-dimensional (size too): ringed, not joined, since a line over two axes would mislead.
+    on_front = [t for t in timed if t.name in front]
+    axes.scatter([t.speedup for t in on_front], [100 * t.validation_accuracy for t in on_front],
+                 s=[20 + 200 * t.size_ratio for t in on_front], facecolors="none", edgecolors="black", linewidths=1.2,
+                 label="on the Pareto front (accuracy, speed, size)")
     axes.scatter([1.0], [100 * base], marker="s", color="black", label=f"{BASELINE} (1x)")
     axes.axhline(100 * (base - goal.max_accuracy_drop), linestyle="--", color="grey", label=f"floor (-{100 * goal.max_accuracy_drop:g} points)")
     if outcome.chosen is not None:
@@ -98,7 +100,7 @@ def front_figure(outcome: Outcome, goal: Goal) -> Figure:
     axes.set_xscale("log")
     axes.set(xlabel="speed-up vs baseline (x, log scale)", ylabel="validation accuracy (%)", title="chains explored")
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize="small", loc="lower left")
+    axes.legend(fontsize="small", loc="best")
     return figure
 
 

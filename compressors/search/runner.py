@@ -171,7 +171,7 @@ def describe_trial(trial: Trial, baseline_accuracy: float, goal: Goal) -> str:
         return "not assessed"
     drop = baseline_accuracy - trial.validation_accuracy
     floor = "meets the floor" if goal.meets_floor(trial.validation_accuracy, baseline_accuracy) else "below the floor"
-    text = f"validation {trial.validation_accuracy:.4f} ({-drop:+.4f}, {floor}), size {trial.size_ratio:.3f}x"
+    text = f"validation {trial.validation_accuracy:.4f} (drop {drop:+.4f}, {floor}), size {trial.size_ratio:.3f}x"
     if trial.stage >= TIMED:
         text += f", {trial.speedup:.2f}x [{trial.speedup_low:.2f}, {trial.speedup_high:.2f}]" + (" full" if trial.stage >= REFINED else " short")
     return text
