@@ -120,10 +120,12 @@ class Candidate:
         return self.source, tuple(steps)
 
     def to_json(self) -> dict[str, Any]:
+        """Its fields as JSON values (the trial store and chosen.json)."""
         return {**self.__dict__, "layers": list(self.layers), "shape": list(self.shape), "operators": list(self.operators)}
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> Candidate:
+        """The candidate `to_json` wrote (checked again)."""
         tuples = {key: tuple(values[key]) for key in ("layers", "shape", "operators") if key in values}
         return cls(**{**values, **tuples})
 

@@ -51,11 +51,14 @@ class Evaluator(Protocol):
     baseline_accuracy: float
     refines: bool  # whether the full-length timing tells more than the short one
 
-    def work(self, candidate: Candidate) -> float: ...
+    def work(self, candidate: Candidate) -> float:
+        """Build work the candidate still needs (the order: least first)."""
 
-    def assess(self, candidate: Candidate) -> Assessment: ...
+    def assess(self, candidate: Candidate) -> Assessment:
+        """Build and serve the candidate; its validation accuracy and size."""
 
-    def time(self, candidate: Candidate, full: bool) -> Speed: ...
+    def time(self, candidate: Candidate, full: bool) -> Speed:
+        """Its speed-up against the baseline, short or at full length."""
 
 
 @dataclass(frozen=True)

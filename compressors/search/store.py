@@ -49,10 +49,12 @@ class Trial:
         return self.candidate.name
 
     def to_json(self) -> dict[str, Any]:
+        """Its fields as JSON values."""
         return {**asdict(self), "candidate": self.candidate.to_json()}
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> Trial:
+        """The trial `to_json` wrote."""
         return cls(**{**values, "candidate": Candidate.from_json(values["candidate"])})
 
 
