@@ -86,12 +86,42 @@ def _clopper_pearson(successes: int, trials: int, confidence: float) -> tuple[fl
     """The exact interval of a binomial share; (0.5, 0.5) when there are no trials (the difference is then 0)."""
     if trials == 0:
         return 0.5, 0.5
-    from scipy.stats import beta
-
     tail = (1 - confidence) / 2
-    low = 0.0 if successes == 0 else float(beta.ppf(tail, successes, trials - successes + 1))
-    high = 1.0 if successes == trials else float(beta.ppf(1 - tail, successes + 1, trials - successes))
+    counts = np.arange(trials + 1)
+    log_choose = _log_factorials(trials)
+    log_choose = log_choose[trials] - log_choose - log_choose[::-1]
+
+    def at_most(share: float) -> float:  # P(X <= successes) for X ~ Binomial(trials, share)
+        with np.errstate(divide="ignore"):
+            log_pmf = log_choose + counts * np.log(share) + (trials - counts) * np.log1p(-share)
+        head = log_pmf[: successes + 1]
+        peak = head.max()
+        return float(np.exp(peak) * np.exp(head - peak).sum())
+
+    # The lower bound: the share at which X >= successes has probability `tail`; the upper: X <= successes.
+    low = 0.0 if successes == 0 else _solve(lambda share: 1 - (at_most(share) - _pmf(log_choose, successes, trials, share)) - tail)
+    high = 1.0 if successes == trials else _solve(lambda share: tail - at_most(share))
     return low, high
+
+
+def _pmf(log_choose: np.ndarray, k: int, n: int, share: float) -> float:
+    return float(np.exp(log_choose[k] + k * np.log(share) + (n - k) * np.log1p(-share)))
+
+
+def _log_factorials(n: int) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])
+
+
+def _solve(increasing) -> float:
+    """The share in (0, 1) where an increasing function crosses zero, by bisection to 1e-12."""
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if increasing(middle) < 0:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 def encode_answers(predictions: np.ndarray) -> str:

@@ -73,3 +73,15 @@ def test_no_queries_give_no_difference_and_mismatched_answers_are_refused() -> N
 def test_answers_survive_a_saved_run_and_anything_else_reads_as_none(ids) -> None:
     assert decode_answers(encode_answers(np.array(ids, dtype=np.int64))).tolist() == ids
     assert decode_answers("not base64!") is None and decode_answers(12) is None
+
+
+@pytest.mark.parametrize("successes, trials", [(0, 5), (1, 3), (5, 5), (16, 165), (300, 1000), (2, 2000)])
+def test_the_exact_interval_is_clopper_pearsons_without_importing_scipy(successes, trials) -> None:
+    from scipy.stats import beta
+
+    from compressors.measure.significance import _clopper_pearson
+
+    low, high = _clopper_pearson(successes, trials, 0.95)
+    expected_low = 0.0 if successes == 0 else beta.ppf(0.025, successes, trials - successes + 1)
+    expected_high = 1.0 if successes == trials else beta.ppf(0.975, successes + 1, trials - successes)
+    assert (low, high) == pytest.approx((expected_low, expected_high), abs=1e-9)
