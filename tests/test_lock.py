@@ -39,7 +39,7 @@ def _builder(root, variants) -> SimpleNamespace:
     """A stand-in for `Builder`: a profile name, a build context and variants."""
     context = BuildContext(ArtifactCache(root), data=None, data_key="data")
     builder = SimpleNamespace(profile=SimpleNamespace(name="test", serving=()), context=context,
-                              variants={v.name: v for v in variants})
+                              variants={v.name: v for v in variants}, serving_steps=lambda name: ())
     context.resolver = lambda name: None
     return builder
 

@@ -36,7 +36,7 @@ def test_an_older_or_partial_record_reads_as_nan_not_as_a_number() -> None:
 def test_the_table_has_the_books_columns_and_shows_missing_figures_as_na() -> None:
     lines = figures_table([FULL, Figures("empty")]).splitlines()
     assert lines[0] == "| " + " | ".join(TABLE_COLUMNS) + " |"
-    assert lines[2].startswith("| frontier | 0.8400 | 0.9400 | 0.4000 | 9.0 | 0.70 | 1.10 | 1.60 | 9.70 [9.50, 9.90] | 4.42 | 18.40 | 0.098 | 748 |")
+    assert lines[2].startswith("| frontier | 0.8400 | 3.60 | 0.9400 | 0.4000 | 9.0 | 0.70 | 1.10 | 1.60 | 9.70 [9.50, 9.90] | 4.42 | 18.40 | 0.098 | 748 |")
     assert lines[3] == "| empty | " + " | ".join(["n/a"] * (len(TABLE_COLUMNS) - 1)) + " |"
     assert format_number(float("nan")) == "n/a" and format_number(True) == "n/a" and format_number(0.5, ".1f") == "0.5"
 
