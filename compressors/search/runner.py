@@ -143,12 +143,14 @@ def run_search(evaluator: Evaluator, candidates: Sequence[Candidate], goal: Goal
         timed = [store.get(c) for c in order]
         timed = [t for t in timed if meets(t) and t.stage >= TIMED]
         best = sorted(timed, key=lambda t: goal.score(t.speedup, t.size_ratio), reverse=True)
-        for trial in best[: math.ceil(refine_fraction * len(best))]:
+        # Trials refined before a stop count toward the share: a refined speed-up re-ranks its trial,
+        # and a resumed search must not refine the next one in its place.
+        quota = math.ceil(refine_fraction * len(best)) - sum(t.stage >= REFINED for t in best)
+        for trial in [t for t in best if t.stage < REFINED][: max(quota, 0)]:
             if budget.spent():
                 stopped = "time budget"
                 break
-            if trial.stage < REFINED:
-                run_stage(trial, "refine", lambda: timing(trial, True))
+            run_stage(trial, "refine", lambda: timing(trial, True))
     if not stopped:
         for candidate in order:  # the front's other points: chains below the floor, short-timed
             trial = store.get(candidate)

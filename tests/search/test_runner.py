@@ -138,3 +138,17 @@ def test_no_chain_is_chosen_when_none_meets_the_floor(tmp_path) -> None:
     outcome = _search(tmp_path, evaluator)
     assert outcome.chosen is None and all(t.stage == TIMED for t in outcome.trials)
     assert choose(outcome.trials, Goal(max_accuracy_drop=0.07), 0.95).candidate == Candidate("distilled")
+
+
+def test_a_refined_speed_up_that_ranks_lower_is_not_refined_again_on_resume(tmp_path) -> None:
+    class Slower(FakeEvaluator):
+        def time(self, candidate: Candidate, full: bool) -> Speed:
+            speed = super().time(candidate, full)  # the full-length timing finds the best chain slower
+            return Speed(speed.estimate / 2, speed.low / 2, speed.high / 2) if full else speed
+
+    first = Slower(FakeClock())
+    _search(tmp_path, first, refine_fraction=0.25)
+    assert [c for c, full in first.timed if full] == [BEST]
+    again = Slower(FakeClock())
+    _search(tmp_path, again, refine_fraction=0.25)
+    assert again.timed == [] and again.assessed == []
