@@ -15,6 +15,6 @@ def test_formats_and_precisions_belong_to_their_fp32_source_and_retrained_models
         "ort-quantized": "distilled", "ort-static": "distilled", "baseline-ort-quantized": "baseline",
         "baseline-trimmed": "baseline", "frontier": "distilled", "frontier-respelled": "distilled",
         "pruned-quantized": "pruned-magnitude", "pruned-structured-ort-quantized": "pruned-structured",
-        "searched": "distilled",  # no search recorded for the full profile: the frontier chain
+        "searched": "pruned-structured",  # the full profile's recorded search: pruned-structured, ORT int8
     }
     assert variants["pruned-structured"].fp32_source == "baseline" and families["pruned-structured"] is None  # fine-tuned again
