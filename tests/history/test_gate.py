@@ -36,6 +36,14 @@ def gate_only_budgets(tmp_path: Path) -> Path:
     return path
 
 
+def tight_and_loose_budgets(tmp_path: Path) -> tuple[Path, Path]:
+    """The gate-only budgets, and a copy allowing a 5-point accuracy drop where they allow 1."""
+    tight = gate_only_budgets(tmp_path)
+    loose = tmp_path / "loose.toml"
+    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    return tight, loose
+
+
 def gate(tmp_path, storage, data: dict, *extra: str, budgets: Path | None = None) -> int:
     path = write_run(tmp_path / "current.json", data)
     budgets = budgets or gate_only_budgets(tmp_path)
@@ -438,9 +446,7 @@ def test_trusted_budgets_given_explicitly_judge_the_figures(tmp_path, storage, c
 def test_a_pinned_reference_is_compared_by_its_own_limits_which_later_accepted_ones_cannot_loosen(tmp_path, storage, capsys) -> None:
     # Before: the comparison with the pinned reference used the limits of the newest run, so
     # accepting a looser max_accuracy_drop once let every later run fall that far below the reference.
-    tight = gate_only_budgets(tmp_path)
-    loose = tmp_path / "loose.toml"
-    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    tight, loose = tight_and_loose_budgets(tmp_path)
     assert gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight) == 0
     assert gate(tmp_path, storage, make_run(2, accuracy_delta={"student": -0.008}), "--accept-limits", budgets=loose) == 0
     capsys.readouterr()
@@ -457,9 +463,7 @@ def test_a_pinned_reference_is_compared_by_its_own_limits_which_later_accepted_o
 
 
 def test_a_pinned_reference_that_is_also_the_previous_run_is_still_compared_by_its_own_limits(tmp_path, storage, capsys) -> None:
-    tight = gate_only_budgets(tmp_path)
-    loose = tmp_path / "loose.toml"
-    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    tight, loose = tight_and_loose_budgets(tmp_path)
     gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight)
     capsys.readouterr()
     assert gate(tmp_path, storage, make_run(2, accuracy_delta={"student": -0.03}), "--accept-limits", budgets=loose) == 1
@@ -469,9 +473,7 @@ def test_a_pinned_reference_that_is_also_the_previous_run_is_still_compared_by_i
 
 
 def test_a_run_that_changes_the_limits_cannot_pin_itself_as_the_reference(tmp_path, storage, capsys) -> None:
-    tight = gate_only_budgets(tmp_path)
-    loose = tmp_path / "loose.toml"
-    loose.write_text(tight.read_text().replace("max_accuracy_drop = 0.01", "max_accuracy_drop = 0.05"))
+    tight, loose = tight_and_loose_budgets(tmp_path)
     gate(tmp_path, storage, make_run(1), "--pin-reference", budgets=tight)
     capsys.readouterr()
     assert gate(tmp_path, storage, make_run(2), "--accept-limits", "--pin-reference", budgets=loose) == 1
